@@ -1,0 +1,62 @@
+"""taskgraph: hierarchical multi-task learning with stochastic synapses.
+
+A task hierarchy is declared in YAML, validated, loaded into a networkx DAG and
+compiled into a PyTorch model whose task embeddings exchange messages along the
+hierarchy's edges; every edge is a stochastic synapse.
+
+``import taskgraph`` is light: the hierarchy layer needs no torch, and the torch-based
+parts load the first time one of their names is used.
+
+Example:
+    >>> import taskgraph as tg
+    >>> h = tg.load_hierarchy("taskgraph: 1\\ntasks:\\n  a: {type: binary}\\n")
+    >>> h.task_names
+    ('a',)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from taskgraph.errors import (
+    CheckpointError,
+    CycleError,
+    DataError,
+    HierarchyError,
+    SchemaError,
+    TaskGraphError,
+    YAMLSyntaxError,
+)
+from taskgraph.hierarchy import Hierarchy, load_hierarchy
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; imported on first use (keeps torch out of the CLI's
+# validate / info path and matplotlib out of everything but drawing).
+_LAZY: dict[str, str] = {}
+
+__all__ = [
+    "Hierarchy",
+    "load_hierarchy",
+    "TaskGraphError",
+    "HierarchyError",
+    "YAMLSyntaxError",
+    "SchemaError",
+    "CycleError",
+    "CheckpointError",
+    "DataError",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'taskgraph' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

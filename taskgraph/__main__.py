@@ -1,0 +1,3 @@
+import sys
+from taskgraph.cli.main import main
+sys.exit(main())

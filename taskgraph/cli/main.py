@@ -1,0 +1,75 @@
+r"""``taskgraph`` entry point: sub-commands, and one policy for errors.
+
+Bad input (any :class:`~taskgraph.errors.TaskGraphError`, a missing file) prints one
+clear message per problem on stderr and exits with status 2, never a traceback.
+Sub-commands live in their own modules and register themselves through ``COMMANDS``.
+
+Example:
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "toy.yaml")
+    >>> _ = open(path, "w").write("taskgraph: 1\ntasks:\n  a: {type: binary}\n")
+    >>> main(["validate", path])  # doctest: +ELLIPSIS
+    /...toy.yaml: OK
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from taskgraph.errors import TaskGraphError
+
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_INVALID"]
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+
+# (module, function adding the sub-parser); modules are imported only when listed here,
+# and each keeps its own heavy imports (torch, matplotlib) inside the command function.
+COMMANDS: list[tuple[str, str]] = [
+    ("taskgraph.cli.hierarchy_commands", "add_validate"),
+    ("taskgraph.cli.hierarchy_commands", "add_info"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, one sub-parser per command."""
+    import importlib
+
+    from taskgraph import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="taskgraph",
+        description="Hierarchical multi-task learning with stochastic synapses.")
+    parser.add_argument("--version", action="version", version=f"taskgraph {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module, func in COMMANDS:
+        adder: Callable = getattr(importlib.import_module(module), func)
+        adder(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 invalid input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or EXIT_OK)
+    except TaskGraphError as err:
+        print(f"taskgraph {args.command}: error:", file=sys.stderr)
+        print(str(err), file=sys.stderr)
+        return EXIT_INVALID
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
+        print(f"taskgraph {args.command}: error: {err.filename}: {err.strerror}",
+              file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print(f"taskgraph {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def console() -> None:  # pragma: no cover - the console-script shim
+    sys.exit(main())
