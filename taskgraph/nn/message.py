@@ -1,0 +1,344 @@
+r"""Message passing between per-task embeddings along a task hierarchy."""
+from typing import Any, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Identity, LayerNorm, Linear, ModuleDict, ModuleList, Parameter
+from torch_geometric.nn import MessagePassing
+from torch_geometric.utils import softmax
+
+_DIRECTIONS = ("down", "up")
+_MESSAGES = ("sum", "attention")
+
+
+def _is_compiling() -> bool:
+    return bool(torch.compiler.is_compiling())
+
+
+def _check_conv_args(channels: Any, directions: Any, message: Any,
+                     dropout: Any) -> Tuple[str, ...]:
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+        raise ValueError(f"Expected 'channels' to be a positive int "
+                         f"(got {channels!r})")
+    if isinstance(directions, str):
+        directions = (directions, )
+    directions = tuple(directions)
+    if (len(directions) == 0 or len(set(directions)) != len(directions)
+            or any(d not in _DIRECTIONS for d in directions)):
+        raise ValueError(f"Expected 'directions' to be a non-empty sequence of "
+                         f"distinct values from {_DIRECTIONS} "
+                         f"(got {directions!r})")
+    if message not in _MESSAGES:
+        raise ValueError(f"Expected 'message' to be one of {_MESSAGES} "
+                         f"(got {message!r})")
+    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"Expected 'dropout' to be a float in [0, 1) "
+                         f"(got {dropout!r})")
+    return directions
+
+
+class HierarchyConv(MessagePassing):
+    r"""One round of message passing along a task hierarchy whose edges are
+    stochastic synapses.
+
+    Every example carries :math:`T` task embeddings. Parents send messages
+    to their children ("down") and children to their parents ("up"), each
+    direction with its own linear transform :math:`\mathbf{M}_{\mathrm{dir}}`.
+    Every edge :math:`s \to t` of a direction carries a per-example synapse
+    weight :math:`w_{st}` computed elsewhere:
+
+    .. math::
+        \mathbf{h}_t' = \mathrm{LayerNorm}\Big(\mathbf{h}_t + \mathrm{GELU}
+        \Big(\sum_{\mathrm{dir}} \sum_{s \in \mathcal{N}_{\mathrm{dir}}(t)}
+        c_{st} \, w_{st} \, \mathbf{M}_{\mathrm{dir}} \mathbf{h}_s \Big)\Big)
+
+    where :math:`\mathcal{N}_{\mathrm{down}}(t)` are the parents and
+    :math:`\mathcal{N}_{\mathrm{up}}(t)` the children of :math:`t`.
+    With :obj:`message="sum"`, :math:`c_{st} = 1 / |\mathcal{N}_{\mathrm{dir}}
+    (t)|` (a mean per target and direction, so that a root with thousands of
+    children is not swamped). With :obj:`message="attention"`,
+    :math:`c_{st} = \alpha_{st}` is a GATv2 attention coefficient, computed
+    per example and per direction,
+
+    .. math::
+        \alpha_{st} = \underset{s \in \mathcal{N}_{\mathrm{dir}}(t)}
+        {\mathrm{softmax}} \Big(\mathbf{a}_{\mathrm{dir}}^{\top}
+        \mathrm{LeakyReLU}\big(\mathbf{M}_{\mathrm{dir}} \mathbf{h}_s +
+        \mathbf{W}_{\mathrm{dir}} \mathbf{h}_t\big)\Big),
+
+    which sums to one over each node's incoming edges of one direction, so
+    no further mean is taken. As in GATv2, the source transform of the score
+    is the message transform :math:`\mathbf{M}_{\mathrm{dir}}`.
+
+    All directions run in a single :meth:`propagate`: the transformed
+    features of the :math:`D` enabled directions are stacked to
+    :math:`D \cdot T` "(direction, task)" nodes, an edge of direction
+    :math:`k` reads source :math:`s + kT` and writes target :math:`t + kT`,
+    and the :math:`D` blocks of the result are summed.
+
+    Args:
+        channels (int): Size :math:`F` of each task embedding.
+        directions (Sequence[str], optional): The enabled directions, any of
+            :obj:`"down"` (parent to child) and :obj:`"up"` (child to parent).
+            Their order fixes the layout of :obj:`edge_weight`.
+            (default: :obj:`("down", "up")`)
+        message (str, optional): :obj:`"sum"` (mean of weighted messages) or
+            :obj:`"attention"` (GATv2 attention). (default: :obj:`"sum"`)
+        dropout (float, optional): Dropout probability applied to every
+            message. (default: :obj:`0.0`)
+        negative_slope (float, optional): LeakyReLU slope of the attention
+            score. (default: :obj:`0.2`)
+        norm (bool, optional): If :obj:`False`, no LayerNorm is applied
+            after the residual sum. (default: :obj:`True`)
+        bias (bool, optional): If :obj:`False`, the message transforms have
+            no bias. (default: :obj:`True`)
+
+    Shapes:
+        - **input:** task embeddings :math:`(B, T, F)` (or :math:`(T, F)`),
+          edge indices :math:`(2, E)` parent :math:`\to` child, synapse
+          weights :math:`(B, D \cdot E)` or :math:`(D \cdot E)` or
+          :obj:`None` (all ones). Column :math:`k E + e` is the weight of edge
+          :math:`e` in direction :obj:`directions[k]`, e.g. for the default
+          :obj:`("down", "up")`: the down weights of edges :math:`0..E-1`,
+          then the up weights of edges :math:`0..E-1`.
+        - **output:** :math:`(B, T, F)` (or :math:`(T, F)`); with
+          :obj:`return_attention_weights=True` also :math:`\alpha` of shape
+          :math:`(B, D \cdot E)` in the layout of :obj:`edge_weight`.
+
+    Example:
+        >>> conv = HierarchyConv(8)
+        >>> x = torch.randn(4, 3, 8)                    # (B, T, F)
+        >>> edge_index = torch.tensor([[0, 0], [1, 2]])  # 0 -> 1, 0 -> 2
+        >>> edge_weight = torch.rand(4, 2 * 2)          # (B, D * E)
+        >>> conv(x, edge_index, edge_weight).shape
+        torch.Size([4, 3, 8])
+        >>> conv
+        HierarchyConv(8, directions=('down', 'up'), message='sum')
+    """
+    def __init__(
+        self,
+        channels: int,
+        *,
+        directions: Sequence[str] = _DIRECTIONS,
+        message: str = "sum",
+        dropout: float = 0.0,
+        negative_slope: float = 0.2,
+        norm: bool = True,
+        bias: bool = True,
+    ) -> None:
+        directions = _check_conv_args(channels, directions, message, dropout)
+        # "sum" takes the mean over each (direction, target) group; attention
+        # coefficients are already normalized, so their messages are added.
+        super().__init__(aggr="mean" if message == "sum" else "add",
+                         node_dim=-2)
+        self.channels = channels
+        self.directions = directions
+        self.message_type = message
+        self.dropout = float(dropout)
+        self.negative_slope = float(negative_slope)
+        self.use_norm = bool(norm)
+
+        self.lin = ModuleDict(
+            {d: Linear(channels, channels, bias=bias)
+             for d in directions})
+        if message == "attention":
+            self.lin_att = ModuleDict(
+                {d: Linear(channels, channels, bias=False)
+                 for d in directions})
+            self.att = Parameter(torch.empty(len(directions), channels))
+        else:
+            self.lin_att = None
+            self.register_parameter("att", None)
+        self.norm = LayerNorm(channels) if norm else Identity()
+
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        for lin in self.lin.values():
+            lin.reset_parameters()
+        if self.lin_att is not None:
+            for lin in self.lin_att.values():
+                lin.reset_parameters()
+        if self.att is not None:
+            torch.nn.init.xavier_uniform_(self.att)
+        if isinstance(self.norm, LayerNorm):
+            self.norm.reset_parameters()
+
+    def expand_edges(self, edge_index: Tensor, num_tasks: int) -> Tensor:
+        r"""Returns the :math:`(2, D \cdot E)` edges over the
+        :math:`D \cdot T` (direction, task) nodes: row 0 indexes the stacked
+        transformed sources, row 1 the (direction, target) group."""
+        parent, child = edge_index[0], edge_index[1]  # (E,), (E,)
+        src, dst = [], []
+        for k, direction in enumerate(self.directions):
+            s, t = (parent, child) if direction == "down" else (child, parent)
+            src.append(s + k * num_tasks)
+            dst.append(t + k * num_tasks)
+        return torch.stack([torch.cat(src), torch.cat(dst)])  # (2, D * E)
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        edge_weight: Optional[Tensor] = None,
+        *,
+        return_attention_weights: bool = False,
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        squeeze = x.dim() == 2
+        if squeeze:
+            x = x.unsqueeze(0)  # (1, T, F)
+        if x.dim() != 3 or x.size(-1) != self.channels:
+            raise ValueError(f"Expected 'x' of shape (B, T, {self.channels}) "
+                             f"(got {tuple(x.shape)})")
+        B, T, C = x.shape
+        D = len(self.directions)
+        edge_index = self._check_edge_index(edge_index, T)
+        E = edge_index.size(1)
+        weight = self._check_edge_weight(edge_weight, B, D * E)  # (B|1, D*E)
+        if return_attention_weights and self.message_type != "attention":
+            raise ValueError("Expected message='attention' when asking for "
+                             f"attention weights (got "
+                             f"message={self.message_type!r})")
+
+        edges = self.expand_edges(edge_index, T)  # (2, D * E)
+        h = torch.cat([self.lin[d](x) for d in self.directions],
+                      dim=-2)  # (B, D * T, F)
+
+        alpha: Optional[Tensor] = None
+        if self.lin_att is not None:
+            q = torch.cat([self.lin_att[d](x) for d in self.directions],
+                          dim=-2)  # (B, D * T, F)
+            alpha = self.edge_updater(edges, x=h, q=q,
+                                      size=(D * T, D * T))  # (B, D * E)
+            weight = alpha if weight is None else weight * alpha
+
+        out = self.propagate(edges, x=h, weight=weight,
+                             size=(D * T, D * T))  # (B, D * T, F)
+        out = out.view(B, D, T, C).sum(dim=1)  # (B, T, F)
+        out = self.norm(x + F.gelu(out))  # (B, T, F)
+
+        if squeeze:
+            out = out.squeeze(0)
+        if return_attention_weights:
+            return out, alpha
+        return out
+
+    def edge_update(self, x_j: Tensor, q_i: Tensor, index: Tensor,
+                    ptr: Optional[Tensor], size_i: Optional[int]) -> Tensor:
+        B, DE, C = x_j.shape
+        D = len(self.directions)
+        e = F.leaky_relu(x_j + q_i, self.negative_slope)  # (B, D * E, F)
+        e = e.view(B, D, DE // D, C) * self.att.view(1, D, 1, C)
+        e = e.sum(dim=-1).view(B, DE)  # (B, D * E)
+        # index is the (direction, target) group, so the softmax normalizes
+        # over each node's incoming edges of one direction, per example.
+        return softmax(e, index, ptr, size_i, dim=-1)  # (B, D * E)
+
+    def message(self, x_j: Tensor, weight: Optional[Tensor]) -> Tensor:
+        if weight is not None:
+            x_j = weight.unsqueeze(-1) * x_j  # (B, D * E, F)
+        return F.dropout(x_j, p=self.dropout, training=self.training)
+
+    def _check_edge_index(self, edge_index: Tensor, num_tasks: int) -> Tensor:
+        if (not isinstance(edge_index, Tensor) or edge_index.dim() != 2
+                or edge_index.size(0) != 2):
+            shape = (tuple(edge_index.shape) if isinstance(edge_index, Tensor)
+                     else type(edge_index).__name__)
+            raise ValueError(f"Expected 'edge_index' of shape (2, E) "
+                             f"(got {shape})")
+        if edge_index.is_floating_point() or edge_index.is_complex():
+            raise ValueError(f"Expected 'edge_index' of an integer dtype "
+                             f"(got {edge_index.dtype})")
+        edge_index = edge_index.long()
+        if not _is_compiling() and edge_index.numel() > 0:
+            low, high = int(edge_index.min()), int(edge_index.max())
+            if low < 0 or high >= num_tasks:
+                raise ValueError(f"Expected 'edge_index' entries in "
+                                 f"[0, {num_tasks}) (got values in "
+                                 f"[{low}, {high}])")
+        return edge_index
+
+    def _check_edge_weight(self, edge_weight: Optional[Tensor], B: int,
+                           num_weights: int) -> Optional[Tensor]:
+        if edge_weight is None:
+            return None
+        if edge_weight.dim() == 1:
+            edge_weight = edge_weight.unsqueeze(0)  # (1, D * E)
+        if (edge_weight.dim() != 2 or edge_weight.size(1) != num_weights
+                or edge_weight.size(0) not in (1, B)):
+            raise ValueError(f"Expected 'edge_weight' of shape ({B}, "
+                             f"{num_weights}) or ({num_weights},), i.e. "
+                             f"(B, D * E) with D={len(self.directions)} "
+                             f"directions (got {tuple(edge_weight.shape)})")
+        return edge_weight
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.channels}, "
+                f"directions={self.directions!r}, "
+                f"message={self.message_type!r})")
+
+
+class HierarchyGNN(torch.nn.Module):
+    r"""A stack of :obj:`rounds` :class:`HierarchyConv` layers (no weight
+    sharing), all reading the same edges and synapse weights:
+
+    .. math::
+        \mathbf{H}^{l+1} = \mathrm{HierarchyConv}_l(\mathbf{H}^{l},
+        \mathcal{E}, \mathbf{w}), \qquad l = 0, \dots, L - 1.
+
+    After :math:`L` rounds a task has heard from every task within :math:`L`
+    hops along the enabled directions. :obj:`rounds=0` is the identity.
+
+    Args:
+        channels (int): Size :math:`F` of each task embedding.
+        rounds (int): Number :math:`L` of message passing rounds.
+        **conv_kwargs: Keyword arguments of :class:`HierarchyConv`
+            (:obj:`directions`, :obj:`message`, :obj:`dropout`,
+            :obj:`negative_slope`, :obj:`norm`, :obj:`bias`).
+
+    Shapes:
+        - **input:** :math:`(B, T, F)`, :math:`(2, E)`, :math:`(B, D \cdot E)`
+          or :math:`(D \cdot E)` or :obj:`None`, as in :class:`HierarchyConv`.
+        - **output:** :math:`(B, T, F)`.
+
+    Example:
+        >>> gnn = HierarchyGNN(8, rounds=2, directions=("down",))
+        >>> x = torch.randn(4, 3, 8)                    # (B, T, F)
+        >>> edge_index = torch.tensor([[0, 1], [1, 2]])  # 0 -> 1 -> 2
+        >>> gnn(x, edge_index, torch.ones(4, 2)).shape
+        torch.Size([4, 3, 8])
+        >>> gnn
+        HierarchyGNN(8, rounds=2, directions=('down',), message='sum')
+    """
+    def __init__(self, channels: int, rounds: int, **conv_kwargs: Any) -> None:
+        super().__init__()
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
+            raise ValueError(f"Expected 'rounds' to be a non-negative int "
+                             f"(got {rounds!r})")
+        self.channels = channels
+        self.rounds = rounds
+        self.directions = _check_conv_args(
+            channels, conv_kwargs.get("directions", _DIRECTIONS),
+            conv_kwargs.get("message", "sum"), conv_kwargs.get("dropout", 0.0))
+        self.message_type = conv_kwargs.get("message", "sum")
+        self.conv_kwargs = dict(conv_kwargs)
+        self.convs = ModuleList(
+            [HierarchyConv(channels, **conv_kwargs) for _ in range(rounds)])
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for conv in self.convs:
+            conv.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor,
+                edge_weight: Optional[Tensor] = None) -> Tensor:
+        for conv in self.convs:
+            x = conv(x, edge_index, edge_weight)  # (B, T, F)
+        return x
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.channels}, "
+                f"rounds={self.rounds}, directions={self.directions!r}, "
+                f"message={self.message_type!r})")
