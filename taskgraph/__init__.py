@@ -34,7 +34,13 @@ __version__ = "0.1.0"
 
 # name -> module that defines it; imported on first use (keeps torch out of the CLI's
 # validate / info path and matplotlib out of everything but drawing).
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "compile": "taskgraph.model.compile",
+    "TaskGraphModel": "taskgraph.model.model",
+    "TaskOutputs": "taskgraph.model.outputs",
+    "save": "taskgraph.checkpoint",
+    "load": "taskgraph.checkpoint",
+}
 
 __all__ = [
     "Hierarchy",

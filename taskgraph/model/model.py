@@ -1,0 +1,200 @@
+r"""`TaskGraphModel`: encoder, task projections, message passing over stochastic synapses,
+batched heads and optional coherence, reading top to bottom.
+
+.. math::
+    z = \mathrm{enc}(x), \quad
+    H^0_t = W_t z + b_t + e_t, \quad
+    H^{l+1} = \mathrm{norm}\Big(H^l + \sigma\big(\sum_{s \to t} w_{st}\, M_{dir}(H^l_s)\big)\Big),
+    \quad y_t = \mathrm{head}_t(H^L_t)
+
+with :math:`w_{st} \sim q(w_{st})` sampled per example in training.
+
+Example:
+    >>> import torch, taskgraph as tg
+    >>> h = tg.load_hierarchy("hierarchies/animals.yaml")
+    >>> model = tg.compile(h, in_features=16, task_dim=8)
+    >>> out = model(torch.randn(4, 16))
+    >>> out["mammal"].shape, out["diet"].shape, out["weight_kg"].shape
+    (torch.Size([4]), torch.Size([4, 3]), torch.Size([4]))
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from taskgraph.hierarchy import Hierarchy
+from taskgraph.model.config import ModelConfig
+from taskgraph.model.encoder import MLPEncoder
+from taskgraph.model.layout import TaskLayout, edge_synapse_specs
+from taskgraph.model.outputs import TaskOutputs
+from taskgraph.nn.coherence import Coherence
+from taskgraph.nn.message import HierarchyGNN
+from taskgraph.nn.stochastic_linear import TaskLinear
+from taskgraph.nn.synapses import EdgeSynapses
+
+__all__ = ["TaskGraphModel"]
+
+
+class TaskGraphModel(nn.Module):
+    """A hierarchy compiled into a PyTorch module. Build it with :func:`taskgraph.compile`.
+
+    Args:
+        hierarchy (Hierarchy): the validated hierarchy.
+        config (ModelConfig): resolved settings.
+        encoder (nn.Module, optional): a user encoder mapping inputs to ``(B, D)``;
+            ``None`` builds the YAML MLP from ``config.in_features``.
+
+    Shapes:
+        input: whatever the encoder takes (``(B, in_features)`` for the MLP);
+        output: :class:`TaskOutputs`, task name -> logits.
+    """
+
+    def __init__(self, hierarchy: Hierarchy, config: ModelConfig,
+                 encoder: nn.Module | None = None) -> None:
+        super().__init__()
+        self.hierarchy = hierarchy
+        self.config = config
+        self.layout = layout = TaskLayout(hierarchy)
+        T, F = layout.num_tasks, config.task_dim
+        sto = config.stochastic
+        if encoder is None:
+            encoder = MLPEncoder(config.in_features, config.encoder,
+                                 stochastic=sto.encoder, prior_std=sto.prior_std)
+            encoder_dim = encoder.out_features
+        else:
+            encoder_dim = config.encoder_dim
+        self.encoder = encoder
+        self.projections = TaskLinear(T, encoder_dim, F, shared_input=True,
+                                      stochastic=sto.projections, prior_std=sto.prior_std)
+        self.task_embedding = nn.Parameter(torch.empty(T, F))  # (T, F)
+        self.register_buffer("edge_index", layout.edge_index, persistent=False)  # (2, E)
+        self.register_buffer("task_weights", layout.weights, persistent=False)  # (T,)
+        for g, group in enumerate(layout.groups):
+            self.register_buffer(f"group_index_{g}", torch.tensor(group.tasks),
+                                 persistent=False)  # (T_g,)
+        self.heads = nn.ModuleList(
+            TaskLinear(len(g.tasks), F, g.width, stochastic=sto.heads, prior_std=sto.prior_std)
+            for g in layout.groups)
+        self.gnn: HierarchyGNN | None = None
+        self.edge_synapses: EdgeSynapses | None = None
+        if config.message_passing and layout.num_edges > 0:
+            self.gnn = HierarchyGNN(F, config.rounds, directions=config.directions,
+                                    message=config.message, dropout=config.dropout)
+            specs = edge_synapse_specs(hierarchy, layout.edges, config.directions,
+                                       default=config.synapse)
+            self.edge_synapses = EdgeSynapses(
+                [s.kind for s in specs], mean=[s.mean for s in specs],
+                std=[s.std for s in specs], p=[s.p for s in specs],
+                prior_std=[s.prior_std for s in specs], prior_p=[s.prior_p for s in specs])
+        self.coherence: Coherence | None = None
+        if config.coherent and layout.binary_group is not None:
+            self.coherence = Coherence(layout.binary_edge_index,
+                                       len(layout.groups[layout.binary_group].tasks))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.task_embedding, std=0.02)
+        self.projections.reset_parameters()
+        for head in self.heads:
+            head.reset_parameters()
+        for module in (self.gnn, self.edge_synapses):
+            if module is not None:
+                module.reset_parameters()
+
+    # -- the forward pass, in stages (predict() reuses them) -------------------------------
+    def encode(self, x: Any, *, sample: bool | None = None) -> Tensor:
+        """The shared representation ``z``: (B, D)."""
+        if isinstance(self.encoder, MLPEncoder):
+            return self.encoder(x, sample=sample)
+        z = self.encoder(x)
+        if isinstance(z, (tuple, list)):  # e.g. an LSTM's (output, state): take the first
+            z = z[0]
+        return z
+
+    def embed(self, z: Tensor, *, sample: bool | None = None) -> Tensor:
+        """Per-task embeddings ``H^0``: (B, D) -> (B, T, F)."""
+        return self.projections(z, sample=sample) + self.task_embedding  # (B, T, F)
+
+    def propagate(self, h: Tensor, *, sample: bool | None = None) -> Tensor:
+        """Message passing along the hierarchy with per-example synapse weights."""
+        if self.gnn is None:
+            return h
+        sample = self.training if sample is None else sample
+        weight = self.edge_synapses(h.shape[0], sample=sample) if sample \
+            else self.edge_synapses(None, sample=False)  # (B, D*E) or (D*E,)
+        return self.gnn(h, self.edge_index, weight)  # (B, T, F)
+
+    def readout(self, h: Tensor, *, sample: bool | None = None) -> TaskOutputs:
+        """Batched heads, one per group of equal shape; then coherence."""
+        blocks = []
+        for g, head in enumerate(self.heads):
+            hg = h.index_select(-2, getattr(self, f"group_index_{g}"))  # (B, T_g, F)
+            out = head(hg, sample=sample)  # (B, T_g, W)
+            blocks.append(out.squeeze(-1) if self.layout.groups[g].kind == "binary" else out)
+        raw = None
+        if self.coherence is not None:
+            b = self.layout.binary_group
+            raw = blocks[b]  # (B, T_b)
+            blocks[b] = self.coherence(raw)
+        return TaskOutputs(self.layout.groups, blocks, raw_binary=raw)
+
+    def forward(self, x: Any, *, sample: bool | None = None) -> TaskOutputs:
+        """Logits per task. ``sample`` (default: ``self.training``) draws the synapses."""
+        z = self.encode(x, sample=sample)  # (B, D)
+        h = self.embed(z, sample=sample)  # (B, T, F)
+        h = self.propagate(h, sample=sample)  # (B, T, F)
+        return self.readout(h, sample=sample)
+
+    # -- the rest of the API -----------------------------------------------------------
+    def kl(self) -> Tensor:
+        """Closed-form KL of every stochastic part to its prior, summed (not averaged)."""
+        parts = [self.projections.kl()] + [head.kl() for head in self.heads]
+        if self.edge_synapses is not None:
+            parts.append(self.edge_synapses.kl())
+        if isinstance(self.encoder, MLPEncoder):
+            parts.append(self.encoder.kl().to(parts[0].device))
+        return torch.stack([p.to(parts[0].dtype) for p in parts]).sum()
+
+    def loss(self, outputs: TaskOutputs, targets: Any, *, dataset_size: int | None = None,
+             kl_weight: float = 1.0, task_weights: Tensor | None = None):
+        """Masked, weighted multi-task loss plus the scaled KL. See :func:`task_loss`."""
+        from taskgraph.model.loss import task_loss
+
+        return task_loss(self, outputs, targets, dataset_size=dataset_size,
+                         kl_weight=kl_weight, task_weights=task_weights)
+
+    @torch.no_grad()
+    def predict(self, x: Any, *, samples: int = 0, chunk_size: int | None = None):
+        """Mean probabilities (or values) per task with their uncertainty.
+
+        See :func:`taskgraph.model.predict.predict`.
+        """
+        from taskgraph.model.predict import predict
+
+        return predict(self, x, samples=samples, chunk_size=chunk_size)
+
+    def synapses(self) -> list[dict[str, Any]]:
+        """A table of the edge synapses: parent, child, direction, kind, mean, std, p."""
+        if self.edge_synapses is None:
+            return []
+        rows = self.edge_synapses.table()
+        E = self.layout.num_edges
+        out = []
+        for k, row in enumerate(rows):
+            parent, child = self.layout.edges[k % E]
+            out.append({"parent": parent, "child": child,
+                        "direction": self.config.directions[k // E], **row})
+        return out
+
+    def task_embeddings(self) -> Tensor:
+        """The learned task embeddings ``e_t``: (T, F)."""
+        return self.task_embedding.detach()
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"hierarchy={self.hierarchy.name!r}, tasks={self.layout.num_tasks}, "
+                f"edges={self.layout.num_edges}, task_dim={c.task_dim}, rounds={c.rounds}, "
+                f"directions={c.directions}, message={c.message!r}, coherent={c.coherent}")

@@ -1,0 +1,15 @@
+"""Layer 2: the neural building blocks. torch and PyG only; no YAML, files or CLI.
+
+- :class:`EdgeSynapses`: one stochastic synapse per edge (gaussian, bernoulli, fixed).
+- :class:`StochasticLinear`, :class:`TaskLinear`: Bayesian / batched per-task layers.
+- :class:`HierarchyConv`, :class:`HierarchyGNN`: message passing down and up a hierarchy.
+- :class:`Coherence`: parent >= child probabilities in O(B (T + E)).
+"""
+
+from taskgraph.nn.coherence import Coherence
+from taskgraph.nn.message import HierarchyConv, HierarchyGNN
+from taskgraph.nn.stochastic_linear import StochasticLinear, TaskLinear
+from taskgraph.nn.synapses import EdgeSynapses
+
+__all__ = ["EdgeSynapses", "StochasticLinear", "TaskLinear", "HierarchyConv", "HierarchyGNN",
+           "Coherence"]
