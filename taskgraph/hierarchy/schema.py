@@ -33,11 +33,9 @@ SCHEMA_VERSION = 1
 
 def describe(value: Any) -> str:
     """A short, quoted rendering of a user value for messages."""
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
     text = repr(value)
+    if isinstance(value, (dict, list)) and len(text) > 60:
+        return f"a {'mapping' if isinstance(value, dict) else 'list'} of {len(value)} items"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -166,7 +164,7 @@ MODEL = {
     "rounds": Key("a positive integer", _positive_int, 2,
                   "Rounds of message passing between task embeddings.",
                   hint="to turn message passing off, set directions: []"),
-    "directions": Key(f"a list of distinct values from {_one_of(DIRECTIONS)}",
+    "directions": Key("a list of distinct values from " + ", ".join(repr(d) for d in DIRECTIONS),
                       _choices(DIRECTIONS), ["down", "up"],
                       "Message directions: down = parent to child, up = child to parent; "
                       "[] turns message passing off."),
