@@ -38,6 +38,10 @@ _LAZY: dict[str, str] = {
     "compile": "taskgraph.model.compile",
     "TaskGraphModel": "taskgraph.model.model",
     "TaskOutputs": "taskgraph.model.outputs",
+    "fit": "taskgraph.train.fit",
+    "EarlyStopping": "taskgraph.train.fit",
+    "History": "taskgraph.train.history",
+    "TaskDataset": "taskgraph.train.data",
     "save": "taskgraph.checkpoint",
     "load": "taskgraph.checkpoint",
 }

@@ -1,0 +1,93 @@
+"""Training checkpoints: everything needed to continue a run exactly where it stopped.
+
+A checkpoint holds the model and optimizer (and scheduler, loss-weighting and
+early-stopping) states, the history, and every random-number state that affects
+training: torch's (CPU and CUDA), numpy's, Python's, the data loader's generator and
+the gradient-noise generator. It contains only tensors and plain data and is read with
+``weights_only=True``. Files are written to a temporary name and renamed, so a run
+killed mid-write leaves the previous checkpoint intact.
+
+Example:
+    >>> rng = capture_rng()
+    >>> import torch; a = torch.rand(1); restore_rng(rng); b = torch.rand(1)
+    >>> bool(a == b)
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+from taskgraph.errors import CheckpointError
+
+__all__ = ["capture_rng", "restore_rng", "write_atomic", "read_checkpoint"]
+
+
+def capture_rng(*generators: torch.Generator | None) -> dict[str, Any]:
+    """The current random states (plus those of ``generators``) as plain data."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, state, gauss = random.getstate()
+    out: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
+                  "has_gauss": has_gauss, "cached": cached},
+        "python": {"version": version, "state": list(state), "gauss": gauss},
+        "generators": [g.get_state() if g is not None else None for g in generators],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def restore_rng(state: dict[str, Any], *generators: torch.Generator | None) -> None:
+    """Inverse of :func:`capture_rng`."""
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["cached"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    for g, s in zip(generators, state.get("generators", [])):
+        if g is not None and s is not None:
+            g.set_state(s)
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def write_atomic(payload: dict[str, Any], path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a training checkpoint safely (``weights_only=True``).
+
+    Raises:
+        CheckpointError: the file is unreadable or not a taskgraph training checkpoint.
+    """
+    try:
+        payload = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # any unpickling / zip failure means a damaged file
+        raise CheckpointError(f"{os.fspath(path)}: not a readable training checkpoint "
+                              f"({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''})"
+                              ) from None
+    if not isinstance(payload, dict) or payload.get("format") != "taskgraph-training":
+        raise CheckpointError(f"{os.fspath(path)}: not a taskgraph training checkpoint")
+    return payload
