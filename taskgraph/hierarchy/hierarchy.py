@@ -218,7 +218,7 @@ class _ReadOnlyDict(dict):
     def _refuse(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("a Hierarchy is immutable; build a new one with load_hierarchy")
 
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore
 
 
 def _looks_like_path(source: str) -> bool:

@@ -141,7 +141,7 @@ class _Validator:
         if tasks:
             self.class_parents(tasks, graph)
         edges = self.edges(top.get("edges", []), ("edges",), graph, model.synapse)
-        if self.report.problems:
+        if self.report.problems or self.report.dropped:
             raise self.fail()
         return {"name": top.get("name"), "description": top.get("description", ""),
                 "model": model, "tasks": tasks, "edges": edges, "graph": graph}
@@ -189,11 +189,14 @@ class _Validator:
             self.report.add(path, "no tasks: a hierarchy needs at least one task")
             return []
         specs = []
+        self.declared = {name for name in data if isinstance(name, str)}
         for name, body in data.items():
             tpath = path + (name,)
             if not isinstance(name, str) or not name.strip():
+                raw = self.doc.raw_key(tpath)
+                hint = f" (quote it: '{raw}')" if raw else ""
                 self.report.add(tpath, f"task names must be non-empty strings, got "
-                                f"{schema.describe(name)} (quote it: '{name}')", key=True)
+                                f"{schema.describe(name)}{hint}", key=True)
                 continue
             if not isinstance(body, dict):
                 self.report.add(tpath, f"expected a task (a mapping with 'type'), got "
@@ -212,6 +215,8 @@ class _Validator:
         kw: dict[str, Any] = {"name": name, "type": ttype}
         if "classes" in good:
             kw.update(self.classes(ttype, good["classes"], path + ("classes",)))
+        elif "classes" in body:
+            pass  # present but malformed: already reported
         elif ttype == "multiclass":
             self.report.add(path, f"multiclass task {name!r} needs 'classes' "
                             "(a list of names or a count >= 2)", key=True)
@@ -255,7 +260,7 @@ class _Validator:
         for i, cls in enumerate(value):
             if not isinstance(cls, str) or not cls:
                 self.report.add(path + (i,), f"class names must be non-empty strings, got "
-                                f"{schema.describe(cls)} (quote it: '{cls}')")
+                                f"{schema.describe(cls)} (quote it)")
             elif cls in seen:
                 self.report.add(path + (i,), f"duplicate class {cls!r}")
             else:
@@ -288,6 +293,8 @@ class _Validator:
             for i, parent in enumerate(t.parents):
                 if parent in names:
                     graph.add_edge(parent, t.name)
+                elif parent in getattr(self, "declared", ()):
+                    pass  # declared but invalid: its own problem is reported
                 else:
                     self.report.add(("tasks", t.name, "parents", i), f"unknown task {parent!r}"
                                     f"{suggest(parent, names)}")

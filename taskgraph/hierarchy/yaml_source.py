@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +79,18 @@ class YAMLDocument:
         return where.line + 1, where.column + 1
 
 
+    def raw_key(self, path: Path) -> str | None:
+        """The key's text as written in the file (``yes``, not ``True``), if known."""
+        node = self.root
+        key_node = None
+        for part in path:
+            found = _child(node, part) if node is not None else None
+            if found is None:
+                return None
+            key_node, node = found
+        return key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+
+
 def _child(node: yaml.Node, part: Any) -> tuple[yaml.Node | None, yaml.Node] | None:
     if isinstance(node, yaml.SequenceNode):
         if isinstance(part, int) and 0 <= part < len(node.value):
@@ -108,17 +121,51 @@ def _decode(raw: bytes, name: str | None) -> str:
             file=name, line=line, column=col, kind="syntax")) from None
 
 
-def _check_tabs(text: str, name: str | None) -> None:
-    for lineno, line in enumerate(text.splitlines(), 1):
-        stripped = line.lstrip(" ")
-        if stripped.startswith("\t"):
-            raise _Stop(Problem(
-                "tab character in indentation; YAML indents with spaces only",
-                file=name, line=lineno, column=len(line) - len(stripped) + 1, kind="syntax"))
+def _tab_at(text: str, line: int) -> int | None:
+    """Column (1-based) of a tab in the indentation of ``line`` (1-based), if any."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    row = lines[line - 1]
+    indent = row[: len(row) - len(row.lstrip(" \t"))]
+    return indent.index("\t") + 1 if "\t" in indent else None
+
+
+def _flow_depth(text: str) -> int:
+    """Deepest nesting of flow brackets, ignoring quoting (a cheap upper bound)."""
+    depth = deepest = 0
+    for match in re.finditer(r"[\[\]{}]", text):
+        depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """Where nesting first exceeds MAX_DEPTH, from the parser's event stream (iterative,
+    so a pathological document cannot overflow the stack), or ``None``."""
+    loader = _Loader(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark.line + 1, event.start_mark.column + 1
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        pass  # the composer reports syntax errors with their positions
+    finally:
+        loader.dispose()
+    return None
 
 
 def _compose(text: str, name: str | None) -> yaml.Node | None:
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except (UnicodeError, ValueError) as err:
+        raise _Stop(Problem(f"unreadable text: {err}", file=name, kind="syntax")) from None
     try:
         if not loader.check_node():
             return None
@@ -133,15 +180,21 @@ def _compose(text: str, name: str | None) -> yaml.Node | None:
         return node
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else None
+        tab = _tab_at(text, line) if line else None
+        if tab is not None:
+            raise _Stop(Problem("tab character in indentation; YAML indents with spaces only",
+                                file=name, line=line, column=tab, kind="syntax")) from None
         what = err.problem or err.context or "invalid YAML"
         if err.context and err.problem:
             what = f"{err.problem} ({err.context})"
         raise _Stop(Problem(
-            f"YAML syntax error: {what}", file=name,
-            line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
-            kind="syntax")) from None
+            f"YAML syntax error: {what}", file=name, line=line,
+            column=mark.column + 1 if mark else None, kind="syntax")) from None
     except yaml.YAMLError as err:
         raise _Stop(Problem(f"YAML error: {err}", file=name, kind="syntax")) from None
+    except (UnicodeError, ValueError) as err:
+        raise _Stop(Problem(f"unreadable text: {err}", file=name, kind="syntax")) from None
     except RecursionError:
         raise _Stop(Problem("YAML nesting is too deep", file=name, kind="syntax")) from None
     finally:
@@ -206,7 +259,7 @@ class _Converter:
             return cls._build[tag](cls._scalars, node)
         return node.value
 
-    def convert(self, node: yaml.Node) -> Any:
+    def convert(self, node: yaml.Node, depth: int = 0) -> Any:
         if isinstance(node, yaml.ScalarNode):
             tag = node.tag
             if tag == _STR:
@@ -214,16 +267,25 @@ class _Converter:
             if tag not in _SCALAR_TAGS and tag not in _TEXT_TAGS:
                 self.problem(node, f"unsupported YAML tag {tag!r}; only plain YAML is read "
                                    "(tags that build Python objects are never run)")
-            return self.scalar_value(node)
+                return node.value
+            try:
+                return self.scalar_value(node)
+            except (ValueError, KeyError, IndexError, TypeError):
+                self.problem(node, f"cannot read {node.value!r} as "
+                                   f"{tag.rsplit(':', 1)[-1]}; quote it to make it text")
+                return node.value
+        if depth >= MAX_DEPTH:
+            self.problem(node, f"nesting deeper than {MAX_DEPTH} levels")
+            return None
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ:
                 self.problem(node, f"unsupported YAML tag {node.tag!r}; only plain YAML is read")
-            return [self.convert(item) for item in node.value]
+            return [self.convert(item, depth + 1) for item in node.value]
         if node.tag != _MAP:
             self.problem(node, f"unsupported YAML tag {node.tag!r}; only plain YAML is read")
-        return self.mapping(node)
+        return self.mapping(node, depth)
 
-    def mapping(self, node: yaml.MappingNode) -> dict:
+    def mapping(self, node: yaml.MappingNode, depth: int = 0) -> dict:
         result: dict = {}
         first_line: dict = {}
         merged: list[yaml.Node] = []
@@ -241,14 +303,14 @@ class _Converter:
                                        "or rename the other")
                 continue
             first_line[key] = key_node.start_mark.line + 1
-            result[key] = self.convert(value_node)
+            result[key] = self.convert(value_node, depth + 1)
         for value_node in merged:
             sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
             for source in sources:
                 if not isinstance(source, yaml.MappingNode):
                     self.problem(source, "'<<' merges mappings only")
                     continue
-                for k, v in self.mapping(source).items():
+                for k, v in self.mapping(source, depth + 1).items():
                     result.setdefault(k, v)
         return result
 
@@ -294,7 +356,10 @@ def read_yaml(source: str | bytes | os.PathLike, *, name: str | None = None,
             line = text[: text.index("\x00")].count("\n") + 1
             raise _Stop(Problem("NUL byte in input: this is not a text file", file=name,
                                 line=line, kind="syntax"))
-        _check_tabs(text, name)
+        deep = _too_deep(text) if _flow_depth(text) > MAX_DEPTH else None
+        if deep is not None:
+            raise _Stop(Problem(f"nesting deeper than {MAX_DEPTH} levels", file=name,
+                                line=deep[0], column=deep[1], kind="syntax"))
         node = _compose(text, name)
         if node is None:
             return YAMLDocument(None, name)
