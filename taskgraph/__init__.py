@@ -42,6 +42,7 @@ _LAZY: dict[str, str] = {
     "EarlyStopping": "taskgraph.train.fit",
     "History": "taskgraph.train.history",
     "TaskDataset": "taskgraph.train.data",
+    "TaskGraphClassifier": "taskgraph.sklearn",
     "save": "taskgraph.checkpoint",
     "load": "taskgraph.checkpoint",
 }

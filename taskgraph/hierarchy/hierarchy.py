@@ -218,6 +218,9 @@ class _ReadOnlyDict(dict):
     def _refuse(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("a Hierarchy is immutable; build a new one with load_hierarchy")
 
+    def __reduce__(self) -> tuple:  # pickle / deepcopy rebuild it from its items
+        return (type(self), (list(self.items()),))
+
     __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore
 
 

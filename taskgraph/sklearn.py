@@ -1,0 +1,399 @@
+"""A scikit-learn estimator for a task hierarchy: :class:`TaskGraphClassifier`.
+
+**One binary or multiclass task**: an ordinary classifier. ``y`` is 1-D (or one column)
+of any labels; ``classes_`` is the sorted distinct labels, or the task's class names when
+every label is one of them. NaN or None is a missing label (``-1`` is a label, as in
+every scikit-learn classifier). With fewer distinct labels than the task has classes,
+the model's first ``len(classes_)`` classes are used, their probabilities renormalised.
+
+**Any other hierarchy**: ``y`` holds the :func:`~taskgraph.train.data.target_columns`
+in hierarchy order: one column per binary (0/1), multiclass (class index or name) or
+regression task, K 0/1 columns per multilabel task; -1 or NaN is a missing label (only
+NaN for regression). ``classes_`` has one entry per task: ``[0, 1]``, ``arange(K)``
+(multiclass, multilabel) or ``None`` (regression). ``predict`` returns those columns
+(multiclass labels decoded consistently with ``class_parents``); ``predict_proba`` a
+list aligned with ``classes_``: ``(n, 2)`` binary, ``(n, K)`` multiclass, ``(n, K)``
+independent label probabilities for multilabel, ``None`` for regression (its values come
+from ``predict``). ``score``: the mean over classification tasks of each task's accuracy
+on its labelled entries.
+
+Estimator checks skipped
+------------------------
+No check is an expected failure: ``tests/test_sklearn.py`` runs every check of
+``parametrize_with_checks`` on a one-task multiclass hierarchy with an empty
+``expected_failed_checks``. scikit-learn itself skips ``check_array_api_input`` (only run
+with ``SCIPY_ARRAY_API=1``; the model computes in torch, not the array API). The
+multi-output and multilabel checks are not generated (the tags say one target column):
+they invent a number of outputs that a given hierarchy does not have.
+
+Example:
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(80, 3))
+    >>> y = np.where(X[:, 0] > 0, "up", "down")
+    >>> clf = TaskGraphClassifier({"taskgraph": 1, "tasks": {"y": {"type": "binary"}}},
+    ...                           hidden=(16,), epochs=5, random_state=0).fit(X, y)
+    >>> clf.classes_.tolist(), clf.predict(X[:2]).shape, clf.predict_proba(X[:2]).shape
+    (['down', 'up'], (2,), (2, 2))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from numbers import Integral, Real
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import (check_consistent_length, check_is_fitted, column_or_1d,
+                                      validate_data)
+
+from taskgraph.hierarchy import Hierarchy, TaskSpec, load_hierarchy
+from taskgraph.model.compile import compile as compile_model
+from taskgraph.model.config import ModelConfig
+from taskgraph.model.model import TaskGraphModel
+from taskgraph.train.data import TaskDataset, encode_labels, make_loader, target_columns
+from taskgraph.train.fit import fit as train_model
+from taskgraph.train.weighting import WEIGHTINGS
+
+__all__ = ["TaskGraphClassifier"]
+
+_CHUNK = 4096  # rows per call of model.predict
+
+
+def _int(v: Any, low: int) -> bool:
+    return isinstance(v, Integral) and not isinstance(v, bool) and v >= low
+
+
+def _real(v: Any, low: float, strict: bool = False) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool) and (v > low if strict else v >= low)
+
+
+#: parameter -> (accepts, what is expected); one message format for all of them.
+_PARAMETERS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "task_dim": (lambda v: v is None or _int(v, 1), "a positive integer or None"),
+    "rounds": (lambda v: v is None or _int(v, 0), "an integer >= 0 or None"),
+    "hidden": (lambda v: v is None or isinstance(v, (list, tuple)) and all(_int(w, 1) for w in v),
+               "a list of positive integers or None"),
+    "epochs": (lambda v: _int(v, 1), "a positive integer"),
+    "batch_size": (lambda v: _int(v, 1), "a positive integer"),
+    "lr": (lambda v: _real(v, 0, strict=True), "a positive number"),
+    "weight_decay": (lambda v: _real(v, 0), "a number >= 0"),
+    "weighting": (lambda v: isinstance(v, str) and v in WEIGHTINGS,
+                  "one of " + ", ".join(map(repr, WEIGHTINGS))),
+    "grad_noise": (lambda v: _real(v, 0), "a number >= 0"),
+    "kl_weight": (lambda v: _real(v, 0), "a number >= 0"),
+    "samples": (lambda v: _int(v, 0), "an integer >= 0"),
+    "coherent": (lambda v: v is None or isinstance(v, bool), "True, False or None"),
+    "random_state": (lambda v: v is None or _int(v, 0) or isinstance(v, np.random.RandomState),
+                     "None, an integer >= 0 or a numpy RandomState"),
+    "verbose": (lambda v: isinstance(v, Integral), "a bool"),
+}
+
+
+@contextlib.contextmanager
+def _private_rng(seed: int) -> Iterator[None]:
+    """Seeded torch, numpy and Python RNGs inside; the caller's global states untouched."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+def _label_task(h: Hierarchy) -> TaskSpec | None:
+    """The task of a one-task binary / multiclass hierarchy (plain label mode)."""
+    spec = next(iter(h.tasks.values()))  # a hierarchy has at least one task
+    return spec if len(h) == 1 and spec.type in ("binary", "multiclass") else None
+
+
+def _missing_labels(y: np.ndarray) -> np.ndarray:
+    """NaN / None entries of a label vector (label mode)."""
+    if y.dtype.kind != "O":
+        return np.isnan(y) if y.dtype.kind == "f" else np.zeros(len(y), dtype=bool)
+    return np.array([v is None or (isinstance(v, float) and v != v) for v in y], dtype=bool)
+
+
+def _encode_labels(spec: TaskSpec, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``classes_`` and the class codes (NaN where missing) of a label vector."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
+    if y.ndim != 1:
+        raise ValueError(f"y: expected shape (n,) or (n, 1) for the one task {spec.name!r}, "
+                         f"got {y.shape}")
+    missing = _missing_labels(y)
+    seen = y[~missing]
+    if seen.size == 0:
+        raise ValueError("y has no labels: every entry is missing (NaN or None)")
+    check_classification_targets(seen)
+    names = spec.classes if spec.type == "multiclass" and not spec.count_only else ()
+    if names and seen.dtype.kind in "OU" and set(np.unique(seen).tolist()) <= set(names):
+        classes = np.asarray(names, dtype=object)
+    else:
+        classes = unique_labels(seen)
+        K = 2 if spec.type == "binary" else spec.num_outputs
+        if len(classes) > K:
+            raise ValueError(f"y has {len(classes)} classes, but task {spec.name!r} has {K}: "
+                             f"{classes[:10].tolist()}")
+    order = np.argsort(classes)
+    codes = np.full(len(y), np.nan)
+    codes[~missing] = order[np.searchsorted(classes, seen, sorter=order)]
+    return classes, codes
+
+
+def _target_matrix(h: Hierarchy, y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``y`` as a float matrix of target columns, checked per column, and its labelled
+    entries (not NaN, and not -1 outside regression)."""
+    columns = target_columns(h)
+    width = sum(w for _, w in columns)
+    y = np.asarray(y)
+    y = y[:, None] if y.ndim == 1 and width == 1 else y
+    if y.shape != (n, width):
+        names = ", ".join(name for name, _ in columns)[:200]
+        raise ValueError(f"y: expected shape ({n}, {width}), one column per target "
+                         f"({names}), got {y.shape}")
+    out, known, start = np.empty((n, width)), np.empty((n, width), dtype=bool), 0
+    for name, w in columns:
+        block = y[:, start:start + w]
+        out[:, start:start + w] = (encode_labels(h, name, block[:, 0].tolist())[:, None]
+                                   if y.dtype.kind in "OUS" and w == 1 else block)
+        spec, v = h[name], out[:, start:start + w]
+        known[:, start:start + w] = ~np.isnan(v) & ((v != -1) | (spec.type == "regression"))
+        if spec.type == "regression":
+            bad, what = np.isinf(v), "a finite value or NaN"
+        elif spec.type == "multiclass":
+            K = spec.num_outputs
+            bad = ~np.isnan(v) & (v != -1) & ((v < 0) | (v >= K) | (v != np.round(v)))
+            what = f"a class index in 0..{K - 1}, -1 or NaN"
+        else:
+            bad, what = ~np.isnan(v) & ~np.isin(v, (-1, 0, 1)), "0, 1, -1 or NaN"
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            label = f"task {name!r}" + (f" (column {c} of {w})" if w > 1 else "")
+            raise ValueError(f"y: {label}, row {r}: expected {what}, got {v[r, c]:g}")
+        start += w
+    return out, known
+
+
+def _proba(p: np.ndarray) -> np.ndarray:
+    """Probabilities as float64 columns: a binary task's ``(n,)`` becomes ``(n, 2)``."""
+    return np.stack([1 - p, p], axis=1).astype(np.float64) if p.ndim == 1 else p.astype(np.float64)
+
+
+class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
+    """Compile a hierarchy for tabular data and train it: ``fit`` / ``predict``.
+
+    Parameters:
+        hierarchy: a :class:`Hierarchy`, a path, YAML text or a dict (loaded in ``fit``).
+        task_dim, rounds, hidden: task embedding width, message-passing rounds, hidden
+            widths of the MLP encoder (``None``: the YAML's).
+        epochs, batch_size, lr, weight_decay: training length, batch size, Adam settings.
+        weighting, grad_noise, kl_weight: as in :func:`taskgraph.fit`.
+        samples: Monte-Carlo draws of the synapses in ``predict`` / ``predict_proba``
+            (0: their expected weights, deterministic).
+        coherent: force the coherence constraint on or off (``None``: the YAML's).
+        random_state: seeds weights, batch order and synapse noise; an int makes ``fit``
+            and sampled predictions reproducible. Global RNG states are left alone.
+        verbose: a progress bar while training (on a terminal).
+
+    Attributes:
+        model_: the trained :class:`TaskGraphModel` (eval mode); hierarchy_: the loaded
+        :class:`Hierarchy`; history_: the training :class:`History`; classes_: see the
+        module docstring; n_features_in_, feature_names_in_: as usual.
+    """
+
+    def __init__(self, hierarchy: Any, *, task_dim: int | None = None,
+                 rounds: int | None = None, hidden: Any = None, epochs: int = 50,
+                 batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0,
+                 weighting: str = "static", grad_noise: float = 0.0, kl_weight: float = 1.0,
+                 samples: int = 0, coherent: bool | None = None, random_state: Any = None,
+                 verbose: bool = False) -> None:
+        self.hierarchy = hierarchy
+        self.task_dim = task_dim
+        self.rounds = rounds
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.weighting = weighting
+        self.grad_noise = grad_noise
+        self.kl_weight = kl_weight
+        self.samples = samples
+        self.coherent = coherent
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any) -> "TaskGraphClassifier":
+        """Train a freshly compiled model on ``X`` (n, d) and the targets ``y``.
+
+        Raises:
+            ValueError: an invalid parameter, hierarchy, feature value or label.
+        """
+        for name, (accepts, expected) in _PARAMETERS.items():
+            if not accepts(getattr(self, name)):
+                raise ValueError(f"{type(self).__name__}: {name}: expected {expected}, "
+                                 f"got {getattr(self, name)!r}")
+        h = self.hierarchy if isinstance(self.hierarchy, Hierarchy) \
+            else load_hierarchy(self.hierarchy)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the "
+                             f"target y is None.")
+        X = self._check_X(X, reset=True)
+        check_consistent_length(X, y)
+        if _label_task(h) is not None:
+            self.classes_, targets = _encode_labels(_label_task(h), y)
+        else:
+            targets, known = _target_matrix(h, y, len(X))
+            if not known.any():
+                raise ValueError("y has no labels: every entry is missing (-1 or NaN)")
+            self.classes_ = [np.array([0, 1]) if s.type == "binary" else None
+                             if s.type == "regression" else np.arange(s.num_outputs)
+                             for s in h.tasks.values()]
+        overrides = {k: getattr(self, k) for k in ("task_dim", "rounds")
+                     if getattr(self, k) is not None}
+        if self.hidden is not None:
+            overrides["encoder_spec"] = {"hidden": list(self.hidden)}
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        data = TaskDataset(torch.from_numpy(X), targets, h)
+        with _private_rng(seed):
+            model = compile_model(h, in_features=X.shape[1], coherent=self.coherent, **overrides)
+            history = train_model(
+                model, make_loader(data, batch_size=self.batch_size, seed=seed),
+                epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay,
+                weighting=self.weighting, grad_noise=self.grad_noise,
+                kl_weight=self.kl_weight, progress=bool(self.verbose), seed=seed)
+        self.hierarchy_, self.model_, self.history_ = h, model.eval(), history
+        return self
+
+    def _check_X(self, X: Any, *, reset: bool) -> np.ndarray:
+        """``X`` as a private float32 array; a non-finite value is named by row and column."""
+        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                           ensure_all_finite=False)
+        Xf = np.array(X, dtype=np.float32)
+        bad = ~np.isfinite(Xf)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            v, names = X[r, c], getattr(self, "feature_names_in_", None)
+            what = "NaN" if np.isnan(v) else f"{v:g} (not a finite float32)"
+            where = f" ({names[c]!r})" if names is not None else ""
+            raise ValueError(f"Input X contains {what} at row {r}, column {c}{where}; "
+                             f"impute or drop it first")
+        return Xf
+
+    def _predict_tasks(self, X: Any, samples: int) -> dict[str, dict[str, np.ndarray]]:
+        """Per task the fields of the model's prediction (probs, label, value, ...)."""
+        check_is_fitted(self)
+        x = torch.from_numpy(self._check_X(X, reset=False))
+        seeded = samples > 0 and _int(self.random_state, 0)
+        with _private_rng(self.random_state) if seeded else contextlib.nullcontext():
+            parts = [self.model_.predict(x[i:i + _CHUNK], samples=samples)
+                     for i in range(0, len(x), _CHUNK)]
+        fields = ("probs", "label", "value", "entropy", "mutual_info", "variance")
+        out = {}
+        for name in self.hierarchy_.task_names:
+            preds = [p[name] for p in parts]
+            out[name] = {f: np.concatenate([getattr(q, f).numpy() for q in preds])
+                         for f in fields if getattr(preds[0], f) is not None}
+        return out
+
+    def _label_proba(self, pred: dict[str, np.ndarray]) -> np.ndarray:
+        full = _proba(pred["probs"])[:, :len(self.classes_)]
+        return full / np.maximum(full.sum(axis=1, keepdims=True), 1e-300)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels (one-task hierarchy: 1-D) or the ``(n, C)`` target columns."""
+        pred = self._predict_tasks(X, self.samples)
+        task = _label_task(self.hierarchy_)
+        if task is not None:
+            return self.classes_[self._label_proba(pred[task.name]).argmax(axis=1)]
+        cols = [pred[n].get("value", pred[n].get("label")) for n in self.hierarchy_.task_names]
+        out = np.concatenate([c.reshape(len(c), -1) for c in cols], axis=1)
+        out = out.astype(np.float64 if any("value" in p for p in pred.values()) else np.int64)
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities: one array (one-task hierarchy) or a list, one per task,
+        ``None`` for a regression task. Raises ValueError if all tasks are regression."""
+        pred = self._predict_tasks(X, self.samples)
+        task = _label_task(self.hierarchy_)
+        if task is not None:
+            return self._label_proba(pred[task.name])
+        out = [_proba(p["probs"]) if "probs" in p else None for p in pred.values()]
+        if all(p is None for p in out):
+            raise ValueError("predict_proba: every task of this hierarchy is a regression "
+                             "task; use predict")
+        return out[0] if len(out) == 1 else out
+
+    def predict_uncertainty(self, X: Any, samples: int = 32) -> dict[str, dict[str, np.ndarray]]:
+        """``{task: {"entropy": ..., "mutual_info": ...}}`` from ``samples`` draws of the
+        synapses: predictive entropy and its epistemic part in nats, ``(n,)`` (``(n, K)``
+        for multilabel); ``{task: {"variance": ...}}`` for a regression task."""
+        return {name: {k: v for k, v in p.items() if k in ("entropy", "mutual_info", "variance")}
+                for name, p in self._predict_tasks(X, samples).items()}
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean over classification tasks of each task's accuracy on its labelled entries
+        (one-task hierarchy: the plain accuracy, NaN / None labels skipped)."""
+        pred = self.predict(X)
+        check_consistent_length(pred, y)
+        w = np.ones(len(pred)) if sample_weight is None else np.asarray(sample_weight, float)
+        if _label_task(self.hierarchy_) is not None:
+            y = np.asarray(y).reshape(len(pred))
+            known = ~_missing_labels(y)
+            return float(np.average(pred[known] == y[known], weights=w[known]))
+        (Y, labelled), P = _target_matrix(self.hierarchy_, y, len(pred)), pred.reshape(len(y), -1)
+        w, scores, start = np.broadcast_to(w[:, None], Y.shape), [], 0
+        for name, width in target_columns(self.hierarchy_):
+            cols, start = slice(start, start + width), start + width
+            k = labelled[:, cols]
+            if self.hierarchy_[name].type != "regression" and k.any():
+                scores.append(np.average(P[:, cols][k] == Y[:, cols][k], weights=w[:, cols][k]))
+        if not scores:
+            raise ValueError("score: y has no labelled entry of a classification task")
+        return float(np.mean(scores))
+
+    # -- the scikit-learn protocol ---------------------------------------------------------
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        h = getattr(self, "hierarchy_", self.hierarchy)
+        try:
+            h = h if isinstance(h, Hierarchy) else load_hierarchy(h)
+        except (ValueError, TypeError, OSError):
+            return tags
+        tags.target_tags.multi_output = sum(w for _, w in target_columns(h)) > 1
+        task = _label_task(h)
+        tags.classifier_tags.multi_class = task is None or task.type == "multiclass"
+        return tags
+
+    def __sklearn_clone__(self) -> "TaskGraphClassifier":
+        if not isinstance(self.hierarchy, Hierarchy):
+            return super().__sklearn_clone__()
+        # a Hierarchy is immutable: clones share it rather than deep-copy it
+        return type(self)(**{k: v if k == "hierarchy" else clone(v, safe=False)
+                             for k, v in self.get_params(deep=False).items()})
+
+    def __getstate__(self) -> dict[str, Any]:
+        # hierarchies and the model travel as plain data and tensors
+        state = dict(super().__getstate__())
+        plain = {k: v.to_dict() for k, v in state.items() if isinstance(v, Hierarchy)}
+        if isinstance(state.get("model_"), TaskGraphModel):
+            plain["model_"] = (state["model_"].config.to_dict(), state["model_"].state_dict())
+        return {**state, **dict.fromkeys(plain), "_plain": plain}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        plain = state.pop("_plain", {})
+        state.update({k: load_hierarchy(v) for k, v in plain.items() if k != "model_"})
+        if "model_" in plain:
+            config, weights = plain["model_"]
+            model = TaskGraphModel(state["hierarchy_"], ModelConfig.from_dict(config))
+            model.load_state_dict(weights)
+            state["model_"] = model.eval()
+        super().__setstate__(state)
