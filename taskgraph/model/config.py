@@ -92,8 +92,9 @@ class ModelConfig:
                 else:
                     values[key] = tuple(value) if key == "directions" else value
             else:
-                problems.append(f"unknown compile option {key!r}"
-                                f"{suggest(key, list(_PLAIN) + list(_SECTIONS))}")
+                options = list(_PLAIN) + [k if k != "encoder" else "encoder_spec"
+                                          for k in _SECTIONS]
+                problems.append(f"unknown compile option {key!r}{suggest(key, options)}")
         if coherent is not None:
             values["coherent"] = bool(coherent)
         if problems:

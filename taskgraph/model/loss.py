@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -103,7 +104,8 @@ def target_blocks(layout: TaskLayout, targets: Any, batch_size: int,
                     cols.append(torch.full((batch_size, widths[g]), float("nan"), device=device))
                     continue
                 t = _as_tensor(targets[name], name).to(device=device, dtype=torch.float32)
-                t = t.reshape(batch_size, -1) if t.numel() == batch_size * widths[g] else t
+                if t.shape == (batch_size,) and widths[g] == 1:
+                    t = t[:, None]
                 if t.shape != (batch_size, widths[g]):
                     want = (batch_size,) if widths[g] == 1 else (batch_size, widths[g])
                     raise DataError(f"targets for task {name!r}: expected shape {want}, got "
@@ -155,7 +157,8 @@ def _group_loss(layout: TaskLayout, g: int, logits: Tensor, t: Tensor,
             raise _bad(layout, g, torch.isinf(t), t, "expected a finite value or NaN")
         err = (logits - torch.where(known, t, torch.zeros_like(t))) ** 2  # (B, T_g, k)
         loss = torch.where(known, err, torch.zeros_like(err))
-        return loss.sum((0, 2)), known.any(-1).sum(0)
+        per_example = loss.sum(-1) / known.sum(-1).clamp(min=1)  # mean over labelled outputs
+        return per_example.sum(0), known.any(-1).sum(0)
     if kind == "multiclass":
         t = t[..., 0]  # (B, T_g)
         known = known[..., 0]
@@ -218,7 +221,7 @@ def task_loss(model: Any, outputs: TaskOutputs, targets: Any, *,
     kl = model.kl()
     total = data
     if dataset_size is not None:
-        if not isinstance(dataset_size, int) or dataset_size < 1:
+        if not isinstance(dataset_size, numbers.Integral) or dataset_size < 1:
             raise DataError(f"dataset_size: expected a positive integer, got {dataset_size!r}")
         total = data + kl_weight * kl.to(data.dtype) / dataset_size
     return LossResult(total, data, kl, per_task, counts, layout.names)

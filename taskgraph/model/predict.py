@@ -160,7 +160,7 @@ def predict(model: Any, x: Any, *, samples: int = 0, chunk_size: int | None = No
     """
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 0:
         raise DataError(f"samples: expected an integer >= 0, got {samples!r}")
-    was_training = model.training
+    flags = [(m, m.training) for m in model.modules()]  # restored one by one afterwards
     model.eval()
     try:
         sto = model.config.stochastic
@@ -193,7 +193,8 @@ def predict(model: Any, x: Any, *, samples: int = 0, chunk_size: int | None = No
             done += k
         blocks = [acc.result() for acc in accs]
     finally:
-        model.train(was_training)
+        for module, flag in flags:
+            module.training = flag
     _decode(model, blocks)
     return Prediction(model, blocks, samples)
 

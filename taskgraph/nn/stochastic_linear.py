@@ -235,14 +235,24 @@ class TaskLinear(nn.Module):
         self.init_std = _check_positive(name, "init_std", init_std)
 
         shape = (num_tasks, in_features, out_features)
-        self.weight = nn.Parameter(torch.empty(shape))  # (T, F_in, F_out)
+        self.weight = nn.Parameter(self._weight_storage())  # (T, F_in, F_out)
         for attr, param_shape, wanted in (
             ("bias", (num_tasks, out_features), bias),  # (T, F_out)
             ("weight_rho", shape, self.stochastic),  # (T, F_in, F_out)
             ("bias_rho", (num_tasks, out_features), self.stochastic and bias),  # (T, F_out)
         ):
-            self.register_parameter(attr, nn.Parameter(torch.empty(param_shape)) if wanted else None)
+            storage = self._weight_storage() if attr == "weight_rho" else torch.empty(param_shape)
+            self.register_parameter(attr, nn.Parameter(storage) if wanted else None)
         self.reset_parameters()
+
+    def _weight_storage(self) -> Tensor:
+        """An empty (T, F_in, F_out) weight. With a shared input it is laid out in memory
+        as (F_in, T, F_out), so that all T maps are one (F_in, T*F_out) matrix product
+        without a copy; indexing ``weight[t]`` is unchanged."""
+        T, i, o = self.num_tasks, self.in_features, self.out_features
+        if self.shared_input:
+            return torch.empty(i, T, o).transpose(0, 1)  # (T, F_in, F_out), strided
+        return torch.empty(T, i, o)
 
     def reset_parameters(self) -> None:
         """Each task like :class:`torch.nn.Linear`; standard deviations set to ``init_std``."""
@@ -271,8 +281,16 @@ class TaskLinear(nn.Module):
             )
 
     def _linear(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        equation = "...i,tio->...to" if self.shared_input else "...ti,tio->...to"
-        out = torch.einsum(equation, x, weight)  # (*, T, F_out)
+        if self.shared_input:
+            T, i, o = weight.shape
+            matrix = weight.transpose(0, 1).reshape(i, T * o)  # (F_in, T*F_out), a view
+            flat = x.reshape(-1, i) @ matrix  # (N, T*F_out): one GEMM for all tasks
+            out = flat.view(*x.shape[:-1], T, o)  # (*, T, F_out)
+            return out if bias is None else out + bias
+        if weight.shape[-1] == 1:  # scalar heads: a multiply-add, no batched GEMM
+            out = (x * weight[..., 0]).sum(-1, keepdim=True)  # (*, T, 1)
+        else:
+            out = torch.einsum("...ti,tio->...to", x, weight)  # (*, T, F_out)
         return out if bias is None else out + bias
 
     def moments(self, x: Tensor) -> tuple[Tensor, Tensor]:
