@@ -58,7 +58,8 @@ def encode_labels(hierarchy: Hierarchy, task: str, values: Sequence[Any]) -> np.
     truthy = {"1": 1.0, "true": 1.0, "yes": 1.0, "0": 0.0, "false": 0.0, "no": 0.0}
     out = np.empty(len(values), dtype=np.float64)
     for row, value in enumerate(values):
-        if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
+        if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)) \
+                or (isinstance(value, str) and value == ""):
             out[row] = np.nan
             continue
         if isinstance(value, str) and spec.type == "multiclass" and value in lookup:
@@ -98,8 +99,9 @@ class TaskDataset(Dataset):
     """
 
     def __init__(self, features: Any, targets: Any, hierarchy: Hierarchy) -> None:
-        x = torch.as_tensor(np.asarray(features, dtype=np.float32)) if not isinstance(
-            features, Tensor) else features.float()
+        # a copy: normalizing the data set in place must never change the caller's arrays
+        x = torch.tensor(np.asarray(features, dtype=np.float32)) if not isinstance(
+            features, Tensor) else features.detach().float().clone()
         if x.dim() == 0 or x.shape[0] == 0:
             raise DataError("features: no rows")
         if not torch.isfinite(x).all():
@@ -135,8 +137,9 @@ class TaskDataset(Dataset):
         for name, w in self.columns:
             if name in targets:
                 raw = targets[name]
-                values = (encode_labels(self.hierarchy, name, list(raw)) if w == 1
-                          else np.asarray(raw, dtype=np.float64))
+                items = raw.tolist() if hasattr(raw, "tolist") else list(raw)  # plain values
+                values = (encode_labels(self.hierarchy, name, items) if w == 1
+                          else np.asarray(items, dtype=np.float64))
                 values = values.reshape(len(values), -1) if np.ndim(values) else values
                 if values.shape != (n, w):
                     raise DataError(f"targets for task {name!r}: expected {n} rows of {w}, "

@@ -38,7 +38,8 @@ def run_epoch(net: nn.Module, model: Any, loader: Any, optimizer: torch.optim.Op
               balancer: nn.Module | None, shared: list, own: list, grad_noise: float,
               gamma: float, noise_gen: torch.Generator, step: int, grad_clip: float | None,
               show: bool, device: torch.device,
-              reduce: Callable[[torch.Tensor], torch.Tensor]) -> tuple[dict[str, Any], int]:
+              reduce: Callable[[torch.Tensor], torch.Tensor],
+              world_size: int = 1) -> tuple[dict[str, Any], int]:
     """Train one epoch; returns the epoch's record and the global step count."""
     from tqdm.auto import tqdm
 
@@ -71,6 +72,10 @@ def run_epoch(net: nn.Module, model: Any, loader: Any, optimizer: torch.optim.Op
                             extra=kl_term, generator=None)
         else:
             total.backward()
+        if balancer is not None and reduce is not None:  # outside DDP: average by hand
+            for p in balancer.parameters():
+                if p.grad is not None:
+                    p.grad.copy_(reduce(p.grad) / world_size)
         if grad_noise > 0:
             std = _anneal(grad_noise, gamma, step) ** 0.5
             for p in model.parameters():
