@@ -43,6 +43,8 @@ _LAZY: dict[str, str] = {
     "History": "taskgraph.train.history",
     "TaskDataset": "taskgraph.train.data",
     "TaskGraphClassifier": "taskgraph.sklearn",
+    "evaluate": "taskgraph.metrics",
+    "Report": "taskgraph.metrics",
     "save": "taskgraph.checkpoint",
     "load": "taskgraph.checkpoint",
 }

@@ -1,0 +1,27 @@
+"""Layer 4: evaluation — per-task, calibration and label-hierarchy metrics.
+
+Example:
+    >>> import numpy as np
+    >>> from taskgraph.metrics import expected_calibration_error, hierarchical_prf
+    >>> round(expected_calibration_error([1, 0], [0.9, 0.2]), 3)
+    0.15
+    >>> hierarchical_prf(np.array([[1, 1]]), np.array([[0.9, 0.1]]), [(0, 1)])["recall"]
+    0.5
+"""
+
+from taskgraph.metrics.calibration import expected_calibration_error, multiclass_brier_score
+from taskgraph.metrics.evaluate import evaluate
+from taskgraph.metrics.hierarchical import (ancestor_closure, auprc_bar, coherence_violation_rate,
+                                            hierarchical_prf)
+from taskgraph.metrics.report import Report
+
+__all__ = [
+    "evaluate",
+    "Report",
+    "expected_calibration_error",
+    "multiclass_brier_score",
+    "hierarchical_prf",
+    "auprc_bar",
+    "coherence_violation_rate",
+    "ancestor_closure",
+]

@@ -1,0 +1,206 @@
+"""`Report`: what :func:`taskgraph.metrics.evaluate` returns, with JSON, Markdown and
+DataFrame views.
+
+Example:
+    >>> r = Report(tasks={"a": {"type": "binary", "n": 4, "score": 0.5, "accuracy": 0.75,
+    ...                         "auroc": None}},
+    ...            hierarchy={}, overall=0.5, n_examples=4)
+    >>> r
+    Report(tasks=1, n_examples=4, samples=0, overall=0.5)
+    >>> print(r.to_json(indent=None))  # doctest: +ELLIPSIS
+    {"overall": 0.5, ..."tasks": {"a": {"type": "binary", "n": 4, "score": 0.5, "accuracy": 0.75, "auroc": null}}, ...}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Report", "PRIMARY"]
+
+MARKDOWN_ROWS = 50
+
+PRIMARY = {
+    "binary": "average precision (accuracy where AP is undefined: one class present)",
+    "multiclass": "accuracy",
+    "multilabel": "micro F1",
+    "regression": "R² clipped to [-1, 1]",
+}
+
+# (key, label) of the metrics shown per task type in the Markdown table.
+_SHOWN = {
+    "binary": [("accuracy", "acc"), ("f1", "F1"), ("auroc", "AUROC"),
+               ("average_precision", "AP")],
+    "multiclass": [("accuracy", "acc"), ("f1_macro", "F1 macro"),
+                   ("f1_weighted", "F1 weighted"), ("top3_accuracy", "top-3 acc")],
+    "multilabel": [("f1_micro", "F1 micro"), ("f1_macro", "F1 macro"),
+                   ("average_precision", "AP micro")],
+    "regression": [("mse", "MSE"), ("mae", "MAE"), ("r2", "R²")],
+}
+_CALIBRATION = [("ece", "ECE"), ("nll", "NLL"), ("brier", "Brier"),
+                ("entropy", "entropy"), ("mutual_info", "MI")]
+_HIERARCHY = [("h_precision", "hierarchical precision"), ("h_recall", "hierarchical recall"),
+              ("h_f1", "hierarchical F1"), ("auprc_bar", "AU(PRC)-bar (micro AP, non-root)"),
+              ("coherence_violation_rate", "coherence violation rate"),
+              ("binary_tasks", "binary tasks"), ("evaluated_tasks", "tasks evaluated"),
+              ("edges", "binary edges"), ("excluded", "not evaluated (roots)")]
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy scalars unwrapped, NaN / inf -> None, tuples -> lists."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in (value.tolist() if isinstance(value, np.ndarray)
+                                       else value)]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
+
+
+def _number(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return f"{v:.3f}" if v == 0 or 1e-3 <= abs(v) < 1e3 else f"{v:.3g}"
+    if isinstance(value, (list, tuple)):
+        shown = ", ".join(map(str, value[:10]))
+        return shown + (f", … ({len(value) - 10} more)" if len(value) > 10 else "")
+    return str(value)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+@dataclass(repr=False)
+class Report:
+    """Evaluation results.
+
+    Attributes:
+        tasks: ``{task: {metric: value}}`` in hierarchy order; every entry has ``type``,
+            ``n`` (labelled examples) and ``score`` (the task's primary score, see
+            :data:`PRIMARY`); undefined metrics are ``None``.
+        hierarchy: label-hierarchy metrics (empty with fewer than two binary tasks).
+        overall: mean ``score`` over the tasks where it is defined (``None`` if none).
+        samples: Monte-Carlo samples used (0: expected synapse weights).
+        n_examples: examples seen.
+        threshold: the decision threshold of binary and multilabel predictions.
+    """
+
+    tasks: dict[str, dict[str, Any]]
+    hierarchy: dict[str, Any]
+    overall: float | None
+    samples: int = 0
+    n_examples: int = 0
+    threshold: float = 0.5
+
+    def __repr__(self) -> str:
+        overall = "None" if self.overall is None else f"{self.overall:.4g}"
+        return (f"Report(tasks={len(self.tasks)}, n_examples={self.n_examples}, "
+                f"samples={self.samples}, overall={overall})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy: plain Python types, ``None`` for undefined values."""
+        return _jsonable({"overall": self.overall, "n_examples": self.n_examples,
+                          "samples": self.samples, "threshold": self.threshold,
+                          "tasks": self.tasks, "hierarchy": self.hierarchy})
+
+    def to_json(self, path: str | os.PathLike | None = None, *, indent: int | None = 2) -> str:
+        """The report as JSON text (``null`` for undefined values, never ``NaN``).
+
+        Args:
+            path: also write the text to this file.
+            indent: JSON indentation (``None``: one line).
+
+        Returns:
+            The JSON text.
+        """
+        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False, ensure_ascii=False)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        return text
+
+    def to_markdown(self, *, max_rows: int = MARKDOWN_ROWS) -> str:
+        """A readable Markdown summary: one row per task, then the hierarchy metrics.
+
+        With more than ``max_rows`` tasks, the ``max_rows`` with the most labelled
+        examples are shown and the number hidden is said.
+
+        Returns:
+            Markdown text.
+
+        Example:
+            >>> r = Report(tasks={"a": {"type": "regression", "n": 3, "score": 0.2,
+            ...                         "mse": 1.5, "mae": 1.0, "r2": 0.2}},
+            ...            hierarchy={}, overall=0.2, n_examples=3)
+            >>> print(r.to_markdown().splitlines()[-3])
+            | a | regression | 3 | 0.200 | MSE 1.500, MAE 1.000, R² 0.200 |  |
+        """
+        lines = ["# Evaluation report", ""]
+        scored = sum(1 for m in self.tasks.values() if m.get("score") is not None)
+        lines.append(f"overall **{_number(self.overall)}** (mean score of {scored} task"
+                     f"{'s' if scored != 1 else ''}) · {self.n_examples:,} examples · "
+                     f"samples {self.samples} · threshold {self.threshold:g}")
+        lines += ["", f"## Tasks ({len(self.tasks):,})", ""]
+        names = list(self.tasks)
+        if len(names) > max_rows:
+            order = sorted(range(len(names)), key=lambda i: -(self.tasks[names[i]].get("n") or 0))
+            names = [names[i] for i in sorted(order[:max_rows])]
+        lines += ["| task | type | n | score | metrics | calibration |",
+                  "|---|---|---:|---:|---|---|"]
+        for name in names:
+            m = self.tasks[name]
+            kind = m.get("type", "")
+            main = ", ".join(f"{label} {_number(m[k])}" for k, label in _SHOWN.get(kind, [])
+                             if k in m)
+            calib = ", ".join(f"{label} {_number(m[k])}" for k, label in _CALIBRATION if k in m)
+            lines.append(f"| {_cell(name)} | {kind} | {_number(m.get('n'))} | "
+                         f"{_number(m.get('score'))} | {main} | {calib} |")
+        hidden = len(self.tasks) - len(names)
+        if hidden:
+            lines += ["", f"_Showing the {len(names)} tasks with the most labelled examples; "
+                          f"{hidden:,} more are hidden (see `to_dict()`)._"]
+        kinds = sorted({m.get("type") for m in self.tasks.values()} & set(PRIMARY))
+        lines += ["", "score: " + "; ".join(f"{k}: {PRIMARY[k]}" for k in kinds) + "."]
+        if self.hierarchy:
+            lines += ["", "## Hierarchy", "", "| metric | value |", "|---|---:|"]
+            for key, label in _HIERARCHY:
+                if key in self.hierarchy:
+                    lines.append(f"| {label} | {_cell(_number(self.hierarchy[key]))} |")
+        return "\n".join(lines) + "\n"
+
+    def to_dataframe(self) -> Any:
+        """A pandas DataFrame with one row per task (index ``task``), one column per metric.
+
+        Raises:
+            ImportError: pandas is not installed.
+        """
+        try:
+            import pandas as pd
+        except ImportError as err:
+            raise ImportError("Report.to_dataframe needs pandas, which is not installed: "
+                              "pip install pandas (or use Report.to_dict())") from err
+        rows = self.to_dict()["tasks"]
+        columns: list[str] = []
+        for metrics in rows.values():
+            columns += [k for k in metrics if k not in columns]
+        frame = pd.DataFrame([[m.get(c) for c in columns] for m in rows.values()],
+                             index=pd.Index(list(rows), name="task"), columns=columns)
+        return frame
