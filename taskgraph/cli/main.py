@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -31,6 +32,10 @@ EXIT_INVALID = 2
 COMMANDS: list[tuple[str, str]] = [
     ("taskgraph.cli.hierarchy_commands", "add_validate"),
     ("taskgraph.cli.hierarchy_commands", "add_info"),
+    ("taskgraph.cli.train_commands", "add_train"),
+    ("taskgraph.cli.train_commands", "add_evaluate"),
+    ("taskgraph.cli.import_commands", "add_import"),
+    ("taskgraph.cli.demo_command", "add_demo"),
 ]
 
 
@@ -66,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"taskgraph {args.command}: error: {err.filename}: {err.strerror}",
               file=sys.stderr)
         return EXIT_INVALID
+    except BrokenPipeError:  # e.g. `taskgraph info big.yaml | head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print(f"taskgraph {args.command}: interrupted", file=sys.stderr)
         return 130

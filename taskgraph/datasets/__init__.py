@@ -1,0 +1,5 @@
+"""Layer 5: data files and data sets (tabular CSV / NPZ)."""
+
+from taskgraph.datasets.tabular import read_table, target_column_names
+
+__all__ = ["read_table", "target_column_names"]
