@@ -19,6 +19,8 @@ import os
 import sys
 from typing import Any
 
+from taskgraph.atomic import write_text_atomic
+
 __all__ = ["add_demo", "run_demo"]
 
 
@@ -36,12 +38,6 @@ def add_demo(sub: Any) -> argparse.ArgumentParser:
     p.set_defaults(run=run_demo)
     return p
 
-
-def _write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -71,9 +67,9 @@ def run_demo(args: argparse.Namespace) -> int:
     h.to_yaml(os.path.join(out, "hierarchy.yaml"))
     tg.save(model, os.path.join(out, "model.pt"), extra={"data": "cellcycle_FUN",
                                                          "seed": args.seed})
-    _write(os.path.join(out, "history.json"), result.history.to_json())
-    _write(os.path.join(out, "report.json"), report.to_json())
-    _write(os.path.join(out, "report.md"), report.to_markdown())
+    write_text_atomic(os.path.join(out, "history.json"), result.history.to_json())
+    write_text_atomic(os.path.join(out, "report.json"), report.to_json())
+    write_text_atomic(os.path.join(out, "report.md"), report.to_markdown())
     written = ["hierarchy.yaml", "model.pt", "history.json", "report.json", "report.md"]
     published = PUBLISHED["cellcycle_FUN"]["C-HMCNN"]
     print(f"\ntest AU(PRC)-bar: {result.test_auprc:.3f}   (C-HMCNN, published: {published:.3f})")

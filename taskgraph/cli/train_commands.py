@@ -19,6 +19,8 @@ import os
 import sys
 from typing import Any
 
+from taskgraph.atomic import write_text_atomic
+
 __all__ = ["add_train", "add_evaluate", "run_train", "run_evaluate"]
 
 
@@ -59,12 +61,6 @@ def add_evaluate(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
 
 def _positive(args: argparse.Namespace, *names: str) -> None:
     from taskgraph.errors import DataError
@@ -101,9 +97,9 @@ def run_train(args: argparse.Namespace) -> int:
                       samples=args.samples)
     tg.save(model, os.path.join(args.out, "model.pt"),
             extra={"data": os.path.basename(args.data), "features": int(train.features.shape[1])})
-    _write_text(os.path.join(args.out, "history.json"), history.to_json())
-    _write_text(os.path.join(args.out, "report.json"), report.to_json())
-    _write_text(os.path.join(args.out, "report.md"), report.to_markdown())
+    write_text_atomic(os.path.join(args.out, "history.json"), history.to_json())
+    write_text_atomic(os.path.join(args.out, "report.json"), report.to_json())
+    write_text_atomic(os.path.join(args.out, "report.md"), report.to_markdown())
     print(report.to_markdown())
     print(f"\nwrote {args.out}/model.pt, history.json, report.json, report.md")
     return 0
@@ -128,8 +124,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                       samples=args.samples)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
-        _write_text(os.path.join(args.out, "report.json"), report.to_json())
-        _write_text(os.path.join(args.out, "report.md"), report.to_markdown())
+        write_text_atomic(os.path.join(args.out, "report.json"), report.to_json())
+        write_text_atomic(os.path.join(args.out, "report.md"), report.to_markdown())
     print(report.to_json() if args.json else report.to_markdown(), file=sys.stdout)
     return 0
 

@@ -29,6 +29,7 @@ from typing import Any, Iterator, Mapping
 import networkx as nx
 import yaml
 
+from taskgraph.atomic import write_text_atomic
 from taskgraph.errors import HierarchyError, Problem
 from taskgraph.hierarchy.specs import EdgeSpec, ModelSpec, SynapseSpec, TaskSpec, spec_to_dict
 from taskgraph.hierarchy.validate import validate
@@ -178,10 +179,7 @@ class Hierarchy:
         text = yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
                          default_flow_style=None, width=100)
         if path is not None:
-            tmp = f"{os.fspath(path)}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
+            write_text_atomic(path, text)
         return text
 
     @classmethod

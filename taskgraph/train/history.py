@@ -15,6 +15,8 @@ import math
 import os
 from typing import Any
 
+from taskgraph.atomic import write_text_atomic
+
 __all__ = ["History"]
 
 
@@ -68,10 +70,7 @@ class History:
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
         if path is not None:
-            tmp = f"{os.fspath(path)}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
+            write_text_atomic(path, text)
         return text
 
     @classmethod
