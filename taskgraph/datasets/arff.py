@@ -63,10 +63,6 @@ class ArffData:
     relation: str
 
 
-def _split_header(line: str) -> list[str]:
-    return next(csv.reader([line], delimiter=" ", quotechar="'", skipinitialspace=True))
-
-
 def _hierarchy(spec: str, where: str) -> tuple[list[str], list[tuple[str, str]], str]:
     items = [s.strip() for s in spec.split(",") if s.strip()]
     if not items:
@@ -109,10 +105,16 @@ def parse_arff(lines: Iterable[str], *, name: str = "<arff>") -> ArffData:
         if head == "@RELATION":
             relation = line.split(None, 1)[1].strip("'\" ") if " " in line else ""
         elif head == "@ATTRIBUTE":
-            parts = line.split(None, 2)
-            if len(parts) < 3:
+            head_len = len(line.split(None, 1)[0])
+            body = line[head_len:].strip()
+            if body[:1] in ("'", '"'):  # a quoted name may hold spaces
+                end = body.find(body[0], 1)
+                attr, rest = body[1:end], body[end + 1:].strip() if end > 0 else ""
+            else:
+                attr, _, rest = body.partition(" ")
+                rest = rest.strip()
+            if not attr or not rest:
                 raise DataError(f"{name}:{lineno}: malformed @ATTRIBUTE line")
-            attr, rest = parts[1].strip("'\""), parts[2].strip()
             low = rest.lower()
             if low.startswith("hierarchical"):
                 class_index = len(attrs)

@@ -64,12 +64,14 @@ def _read_csv(path: str, hierarchy: Hierarchy,
     dupes = {h for h in header if header.count(h) > 1}
     if dupes:
         raise DataError(f"{path}: duplicate column {sorted(dupes)[0]!r}")
-    body = [r for r in rows[1:] if any(cell.strip() for cell in r)]
-    if not body:
+    numbered = [(n, r) for n, r in enumerate(rows[1:], 2) if any(cell.strip() for cell in r)]
+    if not numbered:
         raise DataError(f"{path}: no data rows")
-    for i, r in enumerate(body):
+    lines = [n for n, _ in numbered]  # file line of each data row (blank lines skipped)
+    body = [r for _, r in numbered]
+    for n, r in numbered:
         if len(r) != len(header):
-            raise DataError(f"{path}: line {i + 2} has {len(r)} fields, the header has "
+            raise DataError(f"{path}: line {n} has {len(r)} fields, the header has "
                             f"{len(header)}")
     columns = {h: [r[j].strip() for r in body] for j, h in enumerate(header)}
     per_task = target_column_names(hierarchy)
@@ -89,12 +91,12 @@ def _read_csv(path: str, hierarchy: Hierarchy,
             try:
                 value = float(cell)
             except ValueError:
-                raise DataError(f"{path}: line {i + 2}, column {c!r}: {cell!r} is not a number"
+                raise DataError(f"{path}: line {lines[i]}, column {c!r}: {cell!r} is not a number"
                                 + (" (is it a task column? tasks: "
                                    f"{', '.join(list(hierarchy.tasks)[:8])}"
                                    f"{suggest(c, hierarchy.tasks)})" if cell else "")) from None
             if not math.isfinite(value):
-                raise DataError(f"{path}: line {i + 2}, column {c!r}: {cell!r} is not a finite "
+                raise DataError(f"{path}: line {lines[i]}, column {c!r}: {cell!r} is not a finite "
                                 "number; impute or drop missing features first")
             X[i, j] = value
     targets: dict[str, object] = {}

@@ -1,0 +1,159 @@
+"""The HMC benchmark: taskgraph's default recipe against published C-HMCNN / HMCN-F.
+
+Protocol (DESIGN.md §5, as in C-HMCNN): mean imputation and standardization fitted on
+train + valid; the number of epochs is chosen on valid (early stopping on valid
+AU(PRC)-bar), then a fresh model is trained on train + valid for that many epochs and
+scored once on test; the roots (``root``, and for GO GO0003674, GO0005575, GO0008150)
+are not evaluated; the score is micro AU(PRC) over all other labels. Mean ± std over
+seeds. One configuration for every data set (``taskgraph.hmc.HMC_CONFIG``).
+
+Also measured on the same seeds: ablations (message passing off, stochastic synapses
+off, coherence off) and calibration (per-label ECE of MC-sampled predictions with
+``samples=32`` against the same model's deterministic predictions).
+
+Run:
+    python benchmarks/hmc.py --root ../shared/data/hmc --datasets cellcycle_FUN,derisi_GO \\
+        --seeds 3 --out benchmarks/results/hmc.md [--ablations] [--calibration]
+
+It works on any folder of HMC sets in that layout (NAME.train/valid/test.arff.gz; FunCat
+path hierarchies or GO pair lists; numeric and nominal attributes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import torch
+
+from taskgraph.datasets.hmc import load_hmc
+from taskgraph.hmc import PUBLISHED, predict_matrix, train_hmc
+from taskgraph.metrics.calibration import binary_calibration_columns
+
+ABLATIONS = {
+    "no message passing": {"rounds": 0},
+    "fixed synapses": {"synapse": {"kind": "fixed", "mean": 1.0}},
+    "no coherence": {"coherent": False},
+}
+DEFAULT_ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "hmc")
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "—"
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+
+
+def per_label_ece(model, data, samples: int) -> float:
+    """Mean over evaluated labels (with a positive in test) of the 15-bin ECE."""
+    P = predict_matrix(model, data.test.X, samples=samples)
+    Y = data.test.Y
+    cols = [c for c in data.eval_columns if Y[:, c].any()]
+    out = binary_calibration_columns(Y[:, cols], P[:, cols], np.ones_like(Y[:, cols], bool))
+    return float(np.nanmean(out["ece"]))
+
+
+def run_dataset(name: str, root: str, seeds: int, *, ablations: bool, calibration: bool,
+                epochs: int | None, refit: bool) -> dict:
+    data = load_hmc(name, root).preprocessed()
+    row: dict = {"name": name, "labels": len(data.eval_columns), "scores": [], "violations": 0,
+                 "seconds": [], "epochs": [], "ablations": {k: [] for k in ABLATIONS},
+                 "ece_mc": [], "ece_det": []}
+    for seed in range(seeds):
+        result = train_hmc(data, seed=seed, epochs=epochs, progress=False, refit=refit)
+        row["scores"].append(result.test_auprc)
+        row["violations"] += result.violations
+        row["seconds"].append(result.seconds)
+        row["epochs"].append(result.history.best_epoch)
+        print(f"  {name} seed {seed}: test AU(PRC)-bar {result.test_auprc:.4f} "
+              f"(valid {result.valid_auprc:.4f}, epoch {result.history.best_epoch}, "
+              f"{result.seconds:.0f} s, violations {result.violations})", flush=True)
+        if calibration:
+            row["ece_mc"].append(per_label_ece(result.model, data, 32))
+            row["ece_det"].append(per_label_ece(result.model, data, 0))
+        if ablations:
+            for label, override in ABLATIONS.items():
+                ab = train_hmc(data, seed=seed, epochs=epochs, progress=False, refit=refit,
+                               overrides=override)
+                row["ablations"][label].append(ab.test_auprc)
+                print(f"    {label}: {ab.test_auprc:.4f}", flush=True)
+    return row
+
+
+def markdown(rows: list[dict], args: argparse.Namespace) -> str:
+    lines = [
+        "# HMC benchmark", "",
+        f"`python benchmarks/hmc.py --datasets {args.datasets} --seeds {args.seeds}"
+        f"{' --ablations' if args.ablations else ''}{' --calibration' if args.calibration else ''}"
+        f"{' --no-refit' if not args.refit else ''}"
+        f"{f' --epochs {args.epochs}' if args.epochs else ''}`", "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads). Seeds 0..{args.seeds - 1}. "
+        f"Scores: test AU(PRC)-bar, mean ± std over seeds; published numbers from "
+        f"DESIGN.md §5.", "",
+        "| data set | labels | taskgraph | C-HMCNN | HMCN-F | beats best published | "
+        "coherence violations | epochs (valid) | wall time per seed |",
+        "|---|---:|---:|---:|---:|:---:|---:|---:|---:|"]
+    for r in rows:
+        pub = PUBLISHED.get(r["name"], {})
+        best = max(pub.values()) if pub else None
+        mean = float(np.mean(r["scores"]))
+        beats = "—" if best is None else ("yes" if mean >= best else "no")
+        lines.append(
+            f"| {r['name']} | {r['labels']} | {mean_std(r['scores'])} | "
+            f"{pub.get('C-HMCNN', '—')} | {pub.get('HMCN-F', '—')} | {beats} | "
+            f"{r['violations']} | {', '.join(map(str, r['epochs']))} | "
+            f"{np.mean(r['seconds']):.0f} s |")
+    if args.ablations:
+        lines += ["", "## Ablations (same seeds, test AU(PRC)-bar)", "",
+                  "| data set | full model | " + " | ".join(ABLATIONS) + " |",
+                  "|---|---:|" + "---:|" * len(ABLATIONS)]
+        for r in rows:
+            lines.append(f"| {r['name']} | {mean_std(r['scores'])} | " + " | ".join(
+                mean_std(r["ablations"][k]) for k in ABLATIONS) + " |")
+    if args.calibration:
+        lines += ["", "## Calibration (mean per-label ECE on test, 15 bins; lower is better)", "",
+                  "| data set | deterministic synapses (means) | MC, samples=32 |",
+                  "|---|---:|---:|"]
+        for r in rows:
+            lines.append(f"| {r['name']} | {mean_std(r['ece_det'])} | {mean_std(r['ece_mc'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="HMC benchmark (see the module docstring)")
+    parser.add_argument("--root", default=DEFAULT_ROOT, help="folder of NAME.*.arff.gz files")
+    parser.add_argument("--datasets", default="cellcycle_FUN",
+                        help="comma-separated names, e.g. cellcycle_FUN,derisi_GO")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=None, help="cap on epochs")
+    parser.add_argument("--no-refit", dest="refit", action="store_false",
+                        help="score the train-only model instead of refitting on train+valid")
+    parser.add_argument("--ablations", action="store_true")
+    parser.add_argument("--calibration", action="store_true")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
+                                                      "hmc.md"))
+    args = parser.parse_args(argv)
+    if not os.path.isdir(args.root):
+        print(f"no data folder {args.root}; pass --root DIR", file=sys.stderr)
+        return 2
+    tic = time.perf_counter()
+    rows = [run_dataset(name.strip(), args.root, args.seeds, ablations=args.ablations,
+                        calibration=args.calibration, epochs=args.epochs, refit=args.refit)
+            for name in args.datasets.split(",") if name.strip()]
+    text = markdown(rows, args)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    print(text)
+    print(f"total {time.perf_counter() - tic:.0f} s; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
