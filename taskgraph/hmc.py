@@ -29,12 +29,12 @@ __all__ = ["HMC_CONFIG", "HMCResult", "train_hmc", "auprc_bar", "PUBLISHED"]
 
 #: The one default configuration (compile options and training settings).
 HMC_CONFIG: dict[str, Any] = {
-    "model": {"task_dim": 16, "rounds": 1, "directions": ["down", "up"],
-              "encoder_spec": {"hidden": [512], "dropout": 0.5, "activation": "relu"},
+    "model": {"task_dim": 8, "rounds": 1, "directions": ["down", "up"],
+              "encoder_spec": {"hidden": [512, 512], "dropout": 0.7, "activation": "relu"},
               "synapse": {"kind": "gaussian", "mean": 1.0, "std": 0.1, "prior_std": 1.0},
               "coherent": True},
-    "train": {"epochs": 60, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-5,
-              "patience": 10, "kl_weight": 1.0},
+    "train": {"epochs": 40, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-5,
+              "patience": 8, "kl_weight": 1.0},
 }
 
 #: Published AU(PRC)-bar (C-HMCNN 10-seed means; HMCN-F for GO), DESIGN.md §5.
