@@ -45,6 +45,8 @@ _LAZY: dict[str, str] = {
     "TaskGraphClassifier": "taskgraph.sklearn",
     "evaluate": "taskgraph.metrics",
     "Report": "taskgraph.metrics",
+    "draw": "taskgraph.viz",
+    "write_report": "taskgraph.viz",
     "save": "taskgraph.checkpoint",
     "load": "taskgraph.checkpoint",
 }

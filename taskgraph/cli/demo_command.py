@@ -3,7 +3,8 @@
 It trains on cellcycle_FUN (yeast gene expression, 499 FunCat labels; see
 ``taskgraph/data/DATA_NOTICE.md``), early-stops on the validation split, scores the
 test split once, prints AU(PRC)-bar beside C-HMCNN's published 0.255, and writes the
-hierarchy, model, history and reports into the output folder it names.
+hierarchy, model, history, reports, a picture of the hierarchy and one HTML report into
+the output folder it names.
 
 Example:
     >>> import argparse
@@ -71,6 +72,14 @@ def run_demo(args: argparse.Namespace) -> int:
     write_text_atomic(os.path.join(out, "report.json"), report.to_json())
     write_text_atomic(os.path.join(out, "report.md"), report.to_markdown())
     written = ["hierarchy.yaml", "model.pt", "history.json", "report.json", "report.md"]
+    try:  # pictures need matplotlib (the 'plot' extra); the run is complete without them
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("(matplotlib is not installed: no pictures; pip install 'taskgraph[plot]')")
+    else:
+        tg.draw(model, os.path.join(out, "hierarchy.png"), max_nodes=120)
+        tg.write_report(out, os.path.join(out, "report.html"), data=test)
+        written += ["hierarchy.png", "report.html"]
     published = PUBLISHED["cellcycle_FUN"]["C-HMCNN"]
     print(f"\ntest AU(PRC)-bar: {result.test_auprc:.3f}   (C-HMCNN, published: {published:.3f})")
     print(f"validation AU(PRC)-bar: {result.valid_auprc:.3f} at epoch "

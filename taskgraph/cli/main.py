@@ -36,6 +36,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("taskgraph.cli.train_commands", "add_evaluate"),
     ("taskgraph.cli.import_commands", "add_import"),
     ("taskgraph.cli.demo_command", "add_demo"),
+    ("taskgraph.cli.draw_commands", "add_draw"),
+    ("taskgraph.cli.draw_commands", "add_report"),
 ]
 
 

@@ -1,0 +1,225 @@
+"""Reliability diagrams: is a predicted probability of 0.8 right 80 % of the time?
+
+For each classification task the predictions are put in 15 equal-width confidence bins
+(the binning of :func:`taskgraph.metrics.expected_calibration_error`); a bar shows the
+observed accuracy of a bin, the diagonal perfect calibration, the shaded gap the
+miscalibration; the panel title gives the task's ECE. Binary tasks use the predicted
+probability of the positive class against the observed frequency, multiclass tasks the
+top-label confidence against top-label accuracy, multilabel tasks every (example,
+label) pair as one binary event.
+
+Example:
+    >>> import io, torch, taskgraph as tg
+    >>> from torch.utils.data import DataLoader, TensorDataset
+    >>> model = tg.compile("hierarchies/cell_functions.yaml", in_features=5, task_dim=4)
+    >>> Y = torch.randint(0, 2, (60, 7)).float()
+    >>> loader = DataLoader(TensorDataset(torch.randn(60, 5), Y), batch_size=32)
+    >>> data = reliability_data(model, loader, tasks=["metabolism", "glycolysis"])
+    >>> sorted(data), data["metabolism"][0].shape
+    (['glycolysis', 'metabolism'], (60,))
+    >>> plot_reliability(model, loader, io.BytesIO()).getvalue()[:4]
+    b'\\x89PNG'
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Iterable, Mapping, Sequence
+
+from taskgraph.errors import DataError
+from taskgraph.hierarchy.schema import suggest
+from taskgraph.viz.style import INK, MUTED, TYPE_STYLE, check_target, figure, save
+
+__all__ = ["plot_reliability", "reliability_data", "reliability_bins"]
+
+_CLASSIFICATION = ("binary", "multiclass", "multilabel")
+
+
+def reliability_bins(outcome: Any, confidence: Any, n_bins: int = 15) -> dict[str, Any]:
+    """Per bin: ``count``, mean ``confidence`` and ``accuracy`` (NaN where empty), and ECE.
+
+    Example:
+        >>> import numpy as np
+        >>> b = reliability_bins(np.array([1., 0., 1., 1.]), np.array([.9, .9, .2, .2]), 5)
+        >>> b["count"].tolist(), round(b["ece"], 3)
+        ([0, 2, 0, 0, 2], 0.6)
+    """
+    import numpy as np
+
+    o = np.asarray(outcome, dtype=np.float64).reshape(-1)
+    c = np.clip(np.asarray(confidence, dtype=np.float64).reshape(-1), 0.0, 1.0)
+    inner = np.arange(1, n_bins) / n_bins
+    idx = np.searchsorted(inner, c, side="right")
+    count = np.bincount(idx, minlength=n_bins)
+    conf_sum = np.bincount(idx, weights=c, minlength=n_bins)
+    acc_sum = np.bincount(idx, weights=o, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf = conf_sum / count
+        acc = acc_sum / count
+    ece = float(np.abs(acc_sum - conf_sum).sum() / max(len(o), 1))
+    return {"count": count, "confidence": conf, "accuracy": acc, "ece": ece,
+            "edges": np.linspace(0.0, 1.0, n_bins + 1)}
+
+
+def _targets(model: Any, y: Any, tasks: Sequence[str]) -> dict[str, Any]:
+    """Per task, its target array (numpy) from a batch's ``Y`` matrix or mapping."""
+    import numpy as np
+
+    from taskgraph.train.data import target_columns
+
+    if isinstance(y, Mapping):
+        return {t: np.asarray(y[t].cpu() if hasattr(y[t], "cpu") else y[t], dtype=np.float64)
+                for t in tasks if t in y}
+    Y = np.asarray(y.cpu() if hasattr(y, "cpu") else y, dtype=np.float64)
+    Y = Y[:, None] if Y.ndim == 1 else Y
+    out, col = {}, 0
+    for name, width in target_columns(model.hierarchy):
+        if name in tasks:
+            block = Y[:, col:col + width]
+            out[name] = block[:, 0] if width == 1 and model.hierarchy[name].type != \
+                "multilabel" else block
+        col += width
+    return out
+
+
+def reliability_data(model: Any, loader: Iterable[Any], *, tasks: Sequence[str] | None = None,
+                     samples: int = 0, max_tasks: int = 12) -> dict[str, tuple[Any, Any]]:
+    """``{task: (outcome, confidence)}`` over the labelled examples of ``loader``.
+
+    Args:
+        model: a :class:`~taskgraph.TaskGraphModel`.
+        loader: batches ``(x, Y)`` / ``(x, {task: target})`` / ``{"x", "y"}``.
+        tasks: classification tasks to collect (default: up to ``max_tasks`` of them,
+            those with the most labels first; order of the hierarchy kept).
+        samples: Monte-Carlo samples per prediction (0: mean synapse weights).
+
+    Raises:
+        DataError: an unknown or non-classification task, no classification task, an
+            empty loader, or batches without targets.
+    """
+    import numpy as np
+
+    from taskgraph.train.data import split_batch, to_device
+
+    h = model.hierarchy
+    candidates = [t for t in h.task_names if h[t].type in _CLASSIFICATION]
+    if tasks is not None:
+        for t in tasks:
+            if t not in h.tasks:
+                raise DataError(f"tasks: unknown task {t!r}{suggest(t, h.task_names)}")
+            if h[t].type not in _CLASSIFICATION:
+                raise DataError(f"tasks: {t!r} is a {h[t].type} task; reliability diagrams "
+                                f"need a binary, multiclass or multilabel task")
+        chosen = list(tasks)
+    else:
+        if not candidates:
+            raise DataError(f"hierarchy {h.name!r} has no classification task to calibrate")
+        chosen = candidates
+    device = next(model.parameters()).device
+    probs: dict[str, list] = {t: [] for t in chosen}
+    targets: dict[str, list] = {t: [] for t in chosen}
+    for batch in loader:
+        x, y = split_batch(batch)
+        if y is None:
+            raise DataError("reliability diagrams need labelled batches (x, targets)")
+        pred = model.predict(to_device(x, device), samples=samples)
+        ys = _targets(model, y, chosen)
+        for t in chosen:
+            if t in ys:
+                probs[t].append(pred[t].probs.detach().float().cpu().numpy())
+                targets[t].append(ys[t])
+    if not any(probs.values()):
+        raise DataError("reliability diagrams: the loader gave no batches")
+    out: dict[str, tuple[Any, Any]] = {}
+    for t in chosen:
+        if not probs[t]:
+            continue
+        p, y = np.concatenate(probs[t]), np.concatenate(targets[t])
+        kind = h[t].type
+        if kind == "multiclass":
+            known = np.isfinite(y) & (y >= 0)
+            outcome = (p.argmax(1) == y).astype(np.float64)[known]
+            conf = p.max(1)[known]
+        else:  # binary, and multilabel flattened to (example, label) events
+            p, y = p.reshape(-1), y.reshape(-1)
+            known = np.isfinite(y) & (y >= 0)
+            outcome, conf = y[known], p[known]
+        if outcome.size:
+            out[t] = (outcome, conf)
+    if tasks is None and len(out) > max_tasks:
+        keep = sorted(out, key=lambda t: -out[t][0].size)[:max_tasks]
+        out = {t: out[t] for t in out if t in keep}
+    if not out:
+        raise DataError("reliability diagrams: no labelled example for the chosen tasks")
+    return out
+
+
+def plot_reliability(model: Any, loader: Iterable[Any], path: str | os.PathLike | Any, *,
+                     tasks: Sequence[str] | None = None, samples: int = 0, n_bins: int = 15,
+                     max_tasks: int = 12) -> Any:
+    """One reliability diagram per classification task, ECE in each panel title.
+
+    Args:
+        model: a :class:`~taskgraph.TaskGraphModel`.
+        loader: labelled batches, as for :func:`taskgraph.evaluate`.
+        path: the output file (.png, .svg, .pdf) or a binary file object (PNG).
+        tasks: which tasks (default: up to ``max_tasks``, most labels first).
+        samples: Monte-Carlo samples per prediction (0: mean synapse weights).
+        n_bins: confidence bins (15, as the ECE of the reports).
+
+    Returns:
+        ``path``.
+
+    Raises:
+        DataError: see :func:`reliability_data`.
+    """
+    check_target(path)
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 2:
+        raise DataError(f"n_bins: expected an integer >= 2, got {n_bins!r}")
+    data = reliability_data(model, loader, tasks=tasks, samples=samples, max_tasks=max_tasks)
+    n = len(data)
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    with figure(2.55 * cols + 0.3, 2.65 * rows + 0.35, layout="constrained") as fig:
+        axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
+        for k, (task, (outcome, conf)) in enumerate(data.items()):
+            ax = axes[k // cols][k % cols]
+            kind = model.hierarchy[task].type
+            b = reliability_bins(outcome, conf, n_bins)
+            left, width = b["edges"][:-1], 1.0 / n_bins
+            filled = b["count"] > 0
+            color = TYPE_STYLE[kind]["color"]
+            ax.bar(left[filled], b["accuracy"][filled], width=width, align="edge",
+                   color=color, alpha=0.8, edgecolor="white", linewidth=0.5)
+            expected = b["confidence"][filled]  # what a calibrated model would score
+            gap_lo = [min(a, c) for a, c in zip(b["accuracy"][filled], expected)]
+            gap_hi = [abs(a - c) for a, c in zip(b["accuracy"][filled], expected)]
+            ax.bar(left[filled], gap_hi, bottom=gap_lo, width=width, align="edge",
+                   color="#D55E00", alpha=0.18, edgecolor="#D55E00", linewidth=0.4,
+                   hatch="////")
+            ax.plot([0, 1], [0, 1], color=INK, linewidth=0.9, linestyle=(0, (3, 2)))
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+            ax.set_aspect("equal")
+            ax.set_title(f"{task[:28]} · ECE {b['ece']:.3f}", loc="left", fontsize=9)
+            ax.text(0.03, 0.96, f"{kind}, n={outcome.size:,}", transform=ax.transAxes,
+                    fontsize=7, color=MUTED, va="top")
+        for k in range(n, rows * cols):
+            axes[k // cols][k % cols].set_visible(False)
+        for r in range(rows):
+            axes[r][0].set_ylabel("accuracy / frequency")
+        for c in range(cols):
+            axes[rows - 1][c].set_xlabel("confidence")
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+
+        handles = [Patch(facecolor="#8C8C8C", label="observed accuracy (colour: task type)"),
+                   Patch(facecolor="#D55E00", alpha=0.18, edgecolor="#D55E00", hatch="////",
+                         label="gap to mean confidence"),
+                   Line2D([], [], color=INK, linewidth=0.9, linestyle=(0, (3, 2)),
+                          label="perfect calibration")]
+        fig.legend(handles=handles, loc="outside lower center", ncol=3)
+        note = f"{n_bins} bins" + (f", {samples} MC samples" if samples else "")
+        fig.suptitle(f"Reliability ({note})", x=0.02, ha="left")
+        return save(fig, path)

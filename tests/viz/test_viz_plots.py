@@ -1,0 +1,110 @@
+"""Figures of a run, fed with the real History, Report and model objects."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from taskgraph.errors import DataError
+from taskgraph.train import History
+from taskgraph.viz import (DrawingError, plot_metrics, plot_reliability, plot_synapses,
+                           plot_training_curves, plot_weight_sharing)
+from taskgraph.viz.model_plots import dfs_order
+from taskgraph.viz.reliability import reliability_bins, reliability_data
+
+
+def png_size(path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        im.verify()
+    with Image.open(path) as im:
+        return im.size
+
+
+def test_training_curves_from_history_object_and_json(run, tmp_path):
+    a = plot_training_curves(run.history, tmp_path / "curves.png")
+    b = plot_training_curves(run.folder / "history.json", tmp_path / "curves.svg",
+                             tasks=["diet", "mammal"])
+    w, h = png_size(a)
+    assert w > h > 300
+    assert (tmp_path / "curves.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    assert b == str(tmp_path / "curves.svg")
+
+
+def test_training_curves_refuse_empty_history_and_unknown_task(run, tmp_path):
+    with pytest.raises(DataError, match="at least one epoch"):
+        plot_training_curves(History(), tmp_path / "c.png")
+    with pytest.raises(DataError, match="'dite' has no per-task loss"):
+        plot_training_curves(run.history, tmp_path / "c.png", tasks=["dite"])
+    with pytest.raises(DrawingError, match="unknown picture format"):
+        plot_training_curves(run.history, tmp_path / "c.gif")
+
+
+def test_metrics_from_report_object_and_json(run, tmp_path):
+    plot_metrics(run.report, tmp_path / "m.png")
+    plot_metrics(run.folder / "report.json", tmp_path / "m2.png")
+    assert png_size(tmp_path / "m.png") == png_size(tmp_path / "m2.png")
+    assert png_size(tmp_path / "m.png")[1] > 200
+
+
+def test_metrics_with_many_tasks_show_the_best_and_worst():
+    tasks = {f"task{i:03d}": {"type": "binary", "n": 5, "score": i / 300} for i in range(300)}
+    small = plot_metrics({"tasks": tasks, "overall": 0.5}, io.BytesIO(), max_tasks=20)
+    big = plot_metrics({"tasks": tasks, "overall": 0.5}, io.BytesIO(), max_tasks=60)
+    assert png_size(small)[1] < png_size(big)[1]  # bars are capped, height follows
+    with pytest.raises(DataError, match="no task has a score"):
+        plot_metrics({"tasks": {"a": {"type": "binary", "score": None}}}, io.BytesIO())
+
+
+@pytest.mark.parametrize("per", ["direction", "edge"])
+def test_synapse_distributions(run, per, tmp_path):
+    out = plot_synapses(run.model, tmp_path / f"syn_{per}.png", samples=200, per=per)
+    assert png_size(out)[0] > 300
+
+
+def test_synapse_plot_for_chosen_edges_and_errors(run):
+    import torch
+
+    state = torch.random.get_rng_state()
+    plot_synapses(run.model, io.BytesIO(), per="edge", samples=50,
+                  edges=[("mammal", "diet"), ("diet", "species", "up")])
+    assert torch.equal(state, torch.random.get_rng_state())  # the user's RNG is untouched
+    with pytest.raises(DataError, match="mammal->species is not an edge"):
+        plot_synapses(run.model, io.BytesIO(), per="edge", edges=[("mammal", "species")])
+    with pytest.raises(DataError, match="at most 2 edges"):
+        plot_synapses(run.model, io.BytesIO(), per="edge", max_edges=2,
+                      edges=[("mammal", "diet")] * 3)
+    with pytest.raises(DataError, match="per:"):
+        plot_synapses(run.model, io.BytesIO(), per="task")
+
+
+def test_weight_sharing_orders_subtrees_together(run, tmp_path):
+    assert dfs_order(run.hierarchy) == ["mammal", "diet", "species", "weight_kg"]
+    out = plot_weight_sharing(run.model, tmp_path / "ws.png")
+    assert png_size(out)[0] > 300
+
+
+def test_reliability_diagrams_and_their_numbers(run, tmp_path):
+    from taskgraph.metrics import expected_calibration_error
+
+    data = reliability_data(run.model, run.loader)
+    assert set(data) == {"mammal", "diet", "species"}  # no regression task
+    outcome, conf = data["mammal"]
+    bins = reliability_bins(outcome, conf, 15)
+    assert bins["ece"] == pytest.approx(expected_calibration_error(outcome, conf), abs=1e-9)
+    assert int(bins["count"].sum()) == outcome.size
+    out = plot_reliability(run.model, run.loader, tmp_path / "rel.png", samples=2)
+    assert png_size(out)[0] > 400
+    with pytest.raises(DataError, match="is a regression task"):
+        plot_reliability(run.model, run.loader, io.BytesIO(), tasks=["weight_kg"])
+    with pytest.raises(DataError, match="did you mean 'diet'"):
+        plot_reliability(run.model, run.loader, io.BytesIO(), tasks=["dite"])
+
+
+def test_reliability_bins_match_a_hand_count():
+    b = reliability_bins(np.array([1, 0, 1, 1, 0]), np.array([0.05, 0.05, 0.95, 1.0, 0.5]), 10)
+    assert b["count"].tolist() == [2, 0, 0, 0, 0, 1, 0, 0, 0, 2]
+    assert b["accuracy"][0] == 0.5 and b["accuracy"][9] == 1.0
+    assert b["ece"] == pytest.approx((abs(1 - 0.1) + abs(0 - 0.5) + abs(2 - 1.95)) / 5)
