@@ -8,9 +8,12 @@ child classes,
     s_t(j) = \log p_t(j) + \sum_{c \in \mathrm{ch}(t)} \max_{i:\,\pi_c(i) = j} s_c(i),
 
 then a downward pass picks the best root class and, for each child, the best class
-whose parent class was picked. This is the joint MAP when the class links form a tree;
-a task with several class-linked parents is decoded consistently with all of them when
-possible (first parent otherwise).
+whose parent class was picked. This is the joint MAP when the class links form a tree.
+A task with several class-linked parents gets a class consistent with all of them.
+Where no class is consistent — the picked parent class has no child classes (a
+``neutral`` sentiment has no emotion), or two parents disagree — the task's label is
+``-1``: not applicable. (In the upward pass such a parent class is scored with the
+child's best class, as if the child were unconstrained.)
 
 Example:
     >>> import torch, taskgraph as tg
@@ -46,7 +49,7 @@ def class_links(hierarchy: Hierarchy) -> dict[str, list[tuple[str, list[int]]]]:
 
 
 def decode_classes(hierarchy: Hierarchy, probs: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """The decoded class index (B,) of every multiclass task in ``probs``.
+    """The decoded class index (B,) of every multiclass task in ``probs`` (−1: none fits).
 
     Args:
         hierarchy: gives the ``class_parents`` links.
@@ -75,8 +78,7 @@ def decode_classes(hierarchy: Hierarchy, probs: Mapping[str, Tensor]) -> dict[st
         allowed = torch.ones_like(s, dtype=torch.bool)
         for parent, pi in links.get(task, []):
             pi_t = torch.tensor(pi, device=s.device)
-            consistent = pi_t[None, :] == out[parent][:, None]  # (B, K)
-            both = allowed & consistent
-            allowed = torch.where(both.any(-1, keepdim=True), both, allowed)
-        out[task] = s.masked_fill(~allowed, float("-inf")).argmax(-1)
+            allowed = allowed & (pi_t[None, :] == out[parent][:, None])  # (B, K)
+        label = s.masked_fill(~allowed, float("-inf")).argmax(-1)
+        out[task] = torch.where(allowed.any(-1), label, torch.full_like(label, -1))
     return out

@@ -48,8 +48,8 @@ class TaskPrediction:
     ``std``: std of the sampled probabilities (same shape as ``probs``).
     ``entropy`` / ``mutual_info``: predictive entropy and mutual information (nats):
     (B,) for binary and multiclass, (B, K) per label for multilabel.
-    ``label``: binary 0/1, multiclass class index (consistent with ``class_parents``),
-    multilabel (B, K) 0/1. ``classes``: class names, if any.
+    ``label``: binary 0/1, multiclass class index (consistent with ``class_parents``;
+    −1 where no class fits the decoded parent class), multilabel (B, K) 0/1. ``classes``: class names, if any.
     """
 
     kind: str

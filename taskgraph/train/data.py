@@ -99,12 +99,17 @@ class TaskDataset(Dataset):
     """
 
     def __init__(self, features: Any, targets: Any, hierarchy: Hierarchy) -> None:
-        # a copy: normalizing the data set in place must never change the caller's arrays
-        x = torch.tensor(np.asarray(features, dtype=np.float32)) if not isinstance(
-            features, Tensor) else features.detach().float().clone()
+        # a copy: normalizing the data set in place must never change the caller's arrays.
+        # Integer features (token ids for an embedding encoder) keep an integer dtype.
+        try:
+            x = features.detach().clone() if isinstance(features, Tensor) else torch.tensor(
+                np.asarray(features))
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise DataError(f"features: not a numeric array ({err})") from None
+        x = x.long() if not (x.is_floating_point() or x.dtype == torch.bool) else x.float()
         if x.dim() == 0 or x.shape[0] == 0:
             raise DataError("features: no rows")
-        if not torch.isfinite(x).all():
+        if x.is_floating_point() and not torch.isfinite(x).all():
             bad = (~torch.isfinite(x)).nonzero()[0].tolist()
             raise DataError(f"features: non-finite value {float(x[tuple(bad)])} at row {bad[0]}"
                             f"{', column ' + str(bad[1]) if len(bad) > 1 else ''}; impute or drop it")

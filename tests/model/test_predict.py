@@ -36,7 +36,10 @@ def _check_prediction(model, pred, B):
         if spec.type == "multiclass":
             torch.testing.assert_close(p.probs.sum(-1), torch.ones(B))
             assert p.label.shape == (B,)
-            assert ((p.label >= 0) & (p.label < K)).all()
+            # -1: not applicable (the decoded parent class has no child classes)
+            assert ((p.label >= -1) & (p.label < K)).all()
+            if not spec.class_parents:
+                assert (p.label >= 0).all()
             assert p.classes == spec.classes
         elif spec.type == "binary":
             assert torch.equal(p.label, (p.probs > 0.5).long())
