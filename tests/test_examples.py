@@ -119,7 +119,7 @@ class Run:
 def runs(request, tmp_path_factory):
     """Start every selected example with its data present, all at once."""
     selected = [item.callspec.params["name"] for item in request.session.items
-                if item.module is request.module and hasattr(item, "callspec")]
+                if getattr(item, "module", None) is request.module and hasattr(item, "callspec")]
     started = {}
     for name in dict.fromkeys(selected):
         case = CASES[name]
