@@ -36,7 +36,9 @@ from taskgraph.model.encoder import MLPEncoder
 
 __all__ = ["predict", "Prediction", "TaskPrediction"]
 
-_ELEMENT_BUDGET = 1 << 24  # rows * tasks * task_dim per chunk (~64 MB of float32)
+#: rows * (tasks + directions * edges) * task_dim per chunk (~8 MB of float32): the
+#: per-edge message tensors are memory-bound, so small chunks run fastest on a CPU
+_ELEMENT_BUDGET = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,9 @@ def predict(model: Any, x: Any, *, samples: int = 0, chunk_size: int | None = No
             z = model.encode(x, sample=False)  # (B, D), once
             prefix, stage = (z, 1) if draw and sto.projections else (model.embed(z, sample=False), 2)
         B = prefix.shape[0]
-        rows = B * model.layout.num_tasks * model.config.task_dim
+        edges = model.layout.num_edges * len(model.config.directions) \
+            if model.gnn is not None else 0
+        rows = B * (model.layout.num_tasks + edges) * model.config.task_dim
         k_chunk = chunk_size or max(1, min(K, _ELEMENT_BUDGET // max(rows, 1)))
         accs = [_Accumulator(g.kind) for g in model.layout.groups]
         done = 0
