@@ -22,6 +22,8 @@ import networkx as nx
 
 from taskgraph.errors import HierarchyError, Problem
 from taskgraph.hierarchy import schema
+from taskgraph.hierarchy.report import ProblemReport as _Report
+from taskgraph.hierarchy.report import format_path
 from taskgraph.hierarchy.schema import suggest
 from taskgraph.hierarchy.specs import (
     SYNAPSE_KEYS,
@@ -38,35 +40,6 @@ from taskgraph.hierarchy.yaml_source import YAMLDocument
 __all__ = ["validate", "format_path"]
 
 DEFAULT_LIMIT = 100
-
-
-def format_path(path: Iterable[Any]) -> str:
-    """``("tasks", "diet", "parents", 0)`` -> ``"tasks.diet.parents[0]"``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int) and not isinstance(part, bool):
-            out += f"[{part}]"
-        elif isinstance(part, str) and part and all(c.isalnum() or c in "_-" for c in part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{part!r}]"
-    return out
-
-
-class _Report:
-    def __init__(self, doc: YAMLDocument, limit: int) -> None:
-        self.doc, self.limit = doc, limit
-        self.problems: list[Problem] = []
-        self.dropped = 0
-
-    def add(self, path: tuple, message: str, *, key: bool = False, kind: str = "schema") -> None:
-        if len(self.problems) >= self.limit:
-            self.dropped += 1
-            return
-        mark = self.doc.mark(path, key=key)
-        self.problems.append(Problem(message, path=format_path(path), file=self.doc.name,
-                                     line=mark[0] if mark else None,
-                                     column=mark[1] if mark else None, kind=kind))
 
 
 def validate(doc: YAMLDocument, *, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
