@@ -267,12 +267,12 @@ def test_real_go_slice_matches_its_text():
     for p, c in pairs:
         parents.setdefault(c, set()).add(p)
     for i, row in enumerate(rows):
-        closed, todo = set(), list(row[-1].split("@"))
-        while todo:
-            label = todo.pop()
+        closed, pending = set(), list(row[-1].split("@"))
+        while pending:
+            label = pending.pop()
             if label not in closed:
                 closed.add(label)
-                todo += parents.get(label, ())
+                pending += parents.get(label, ())
         assert label_sets(data)[i] == closed, i
 
 
