@@ -139,7 +139,7 @@ class TaskGraphModel(nn.Module):
             b = self.layout.binary_group
             raw = blocks[b]  # (B, T_b)
             blocks[b] = self.coherence(raw)
-        return TaskOutputs(self.layout.groups, blocks, raw_binary=raw)
+        return TaskOutputs(self.layout.groups, blocks, raw_binary=raw, where=self.layout.where)
 
     def forward(self, x: Any, *, sample: bool | None = None) -> TaskOutputs:
         """Logits per task. ``sample`` (default: ``self.training``) draws the synapses."""

@@ -39,12 +39,14 @@ class TaskOutputs(Mapping):
     """
 
     def __init__(self, groups: Sequence[HeadGroup], blocks: Sequence[Tensor],
-                 raw_binary: Tensor | None = None) -> None:
+                 raw_binary: Tensor | None = None,
+                 where: dict[str, tuple[int, int]] | None = None) -> None:
         self.groups = list(groups)
         self.blocks = list(blocks)
         self.raw_binary = raw_binary
-        self._where = {name: (g, j) for g, grp in enumerate(self.groups)
-                       for j, name in enumerate(grp.names)}
+        # name -> (group, position): the model passes its layout's table (built once)
+        self._where = where if where is not None else {
+            name: (g, j) for g, grp in enumerate(self.groups) for j, name in enumerate(grp.names)}
 
     def __getitem__(self, name: str) -> Tensor:
         try:
