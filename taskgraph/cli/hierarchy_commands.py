@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path  # a CLI argument is always a file, never YAML text
 from typing import Any
 
 from taskgraph.errors import HierarchyError, Problem
@@ -43,7 +44,7 @@ def add_info(sub: Any) -> argparse.ArgumentParser:
 
 def _check(path: str) -> list[Problem]:
     try:
-        load_hierarchy(_as_path(path))
+        load_hierarchy(Path(path))
     except HierarchyError as err:
         problems = list(err.problems)
         if err.truncated:
@@ -51,11 +52,6 @@ def _check(path: str) -> list[Problem]:
         return problems
     return []
 
-
-def _as_path(path: str) -> Any:
-    import pathlib
-
-    return pathlib.Path(path)
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -95,7 +91,7 @@ def hierarchy_summary(h: Hierarchy) -> dict[str, Any]:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    h = load_hierarchy(_as_path(args.file))
+    h = load_hierarchy(Path(args.file))
     info = hierarchy_summary(h)
     if args.json:
         json.dump(info, sys.stdout, indent=2, ensure_ascii=False)

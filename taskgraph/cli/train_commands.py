@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from taskgraph.atomic import write_text_atomic
@@ -80,7 +81,7 @@ def run_train(args: argparse.Namespace) -> int:
     from taskgraph.train import make_loader
 
     _positive(args, "epochs", "batch_size", "samples", "patience")
-    h = tg.load_hierarchy(_path(args.hierarchy))
+    h = tg.load_hierarchy(Path(args.hierarchy))
     train = read_table(args.data, h)
     val = read_table(args.val, h) if args.val else None
     model = tg.compile(h, in_features=int(train.features.shape[1]))
@@ -113,7 +114,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from taskgraph.train import make_loader
 
     _positive(args, "samples", "batch_size")
-    model = tg.load(_path(args.checkpoint))
+    model = tg.load(args.checkpoint)
     data = read_table(args.data, model.hierarchy)
     expected = model.config.in_features
     if expected is not None and data.features.shape[1] != expected:
@@ -129,8 +130,3 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(report.to_json() if args.json else report.to_markdown(), file=sys.stdout)
     return 0
 
-
-def _path(value: str) -> Any:
-    import pathlib
-
-    return pathlib.Path(value)
