@@ -8,6 +8,8 @@ from torch.nn import Identity, LayerNorm, Linear, ModuleDict, ModuleList, Parame
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
 
+from taskgraph.nn.aggregate import EdgePlan, weighted_aggregate
+
 _DIRECTIONS = ("down", "up")
 _MESSAGES = ("sum", "attention")
 
@@ -71,11 +73,12 @@ class HierarchyConv(MessagePassing):
     no further mean is taken. As in GATv2, the source transform of the score
     is the message transform :math:`\mathbf{M}_{\mathrm{dir}}`.
 
-    All directions run in a single :meth:`propagate`: the transformed
-    features of the :math:`D` enabled directions are stacked to
-    :math:`D \cdot T` "(direction, task)" nodes, an edge of direction
-    :math:`k` reads source :math:`s + kT` and writes target :math:`t + kT`,
-    and the :math:`D` blocks of the result are summed.
+    All directions run in a single fused :meth:`propagate`: one product
+    transforms every task for all :math:`D` directions, and the weighted sum
+    over all edges of all directions is one block-diagonal sparse product per
+    batch (:func:`~taskgraph.nn.aggregate.weighted_aggregate`) that never
+    keeps the :math:`(B, D \cdot E, F)` message tensor for the backward
+    pass. Dropout drops whole messages, independently per example.
 
     Args:
         channels (int): Size :math:`F` of each task embedding.
@@ -128,10 +131,9 @@ class HierarchyConv(MessagePassing):
         bias: bool = True,
     ) -> None:
         directions = _check_conv_args(channels, directions, message, dropout)
-        # "sum" takes the mean over each (direction, target) group; attention
-        # coefficients are already normalized, so their messages are added.
-        super().__init__(aggr="mean" if message == "sum" else "add",
-                         node_dim=-2)
+        # "sum" folds the mean over each (direction, target) group into the
+        # edge weights; attention coefficients are already normalized.
+        super().__init__(aggr="add", node_dim=-2)
         self.channels = channels
         self.directions = directions
         self.message_type = message
@@ -167,21 +169,40 @@ class HierarchyConv(MessagePassing):
             self.norm.reset_parameters()
 
     def expand_edges(self, edge_index: Tensor, num_tasks: int) -> Tensor:
-        r"""Returns the :math:`(2, D \cdot E)` edges over the
-        :math:`D \cdot T` (direction, task) nodes: row 0 indexes the stacked
-        transformed sources, row 1 the (direction, target) group."""
+        r"""Returns the :math:`(2, D \cdot E)` edges of all directions, edge
+        :math:`e` of direction :math:`k` in column :math:`k E + e`: row 0
+        indexes the rows :math:`s D + k` of the stacked transformed sources
+        :math:`(B, T \cdot D, F)`, row 1 the (direction, target) group
+        :math:`k T + t` over which means and attention softmaxes are taken."""
         parent, child = edge_index[0], edge_index[1]  # (E,), (E,)
-        src, dst = [], []
+        D = len(self.directions)
+        src, group = [], []
         for k, direction in enumerate(self.directions):
             s, t = (parent, child) if direction == "down" else (child, parent)
-            src.append(s + k * num_tasks)
-            dst.append(t + k * num_tasks)
-        return torch.stack([torch.cat(src), torch.cat(dst)])  # (2, D * E)
+            src.append(s * D + k)
+            group.append(t + k * num_tasks)
+        return torch.stack([torch.cat(src), torch.cat(group)])  # (2, D * E)
+
+    def plan(self, edge_index: Tensor, num_tasks: int) -> EdgePlan:
+        r"""The sorted sparse structure of one forward pass (reusable by every
+        round that reads the same edges); :obj:`edge_index` is checked."""
+        edge_index = self._check_edge_index(edge_index, num_tasks)
+        edges = self.expand_edges(edge_index, num_tasks)  # (2, D * E)
+        D = len(self.directions)
+        plan = EdgePlan(edges[0], edges[1] % num_tasks, num_tasks * D, num_tasks)
+        plan.group = edges[1]  # (D * E,) (direction, target) group
+        count = EdgePlan._count(plan.group, D * num_tasks)  # (D * T,)
+        plan.inv_degree = 1.0 / count.clamp(min=1).index_select(0, plan.group)  # (D * E,)
+        plan.adj_t = torch.sparse_csr_tensor(
+            torch.cat([plan.fwd_count.new_zeros(1), plan.fwd_count.cumsum(0)]),
+            plan.fwd_col, torch.ones(plan.num_edges, device=edges.device),
+            size=(num_tasks, num_tasks * D), check_invariants=False)
+        return plan
 
     def forward(
         self,
         x: Tensor,
-        edge_index: Tensor,
+        edge_index: Union[Tensor, EdgePlan],
         edge_weight: Optional[Tensor] = None,
         *,
         return_attention_weights: bool = False,
@@ -194,29 +215,31 @@ class HierarchyConv(MessagePassing):
                              f"(got {tuple(x.shape)})")
         B, T, C = x.shape
         D = len(self.directions)
-        edge_index = self._check_edge_index(edge_index, T)
-        E = edge_index.size(1)
-        weight = self._check_edge_weight(edge_weight, B, D * E)  # (B|1, D*E)
+        plan = edge_index if isinstance(edge_index, EdgePlan) else self.plan(edge_index, T)
+        if plan.num_dst != T or plan.num_src != D * T:
+            raise ValueError(f"Expected an edge plan over {T} tasks and {D} directions "
+                             f"(got one over {plan.num_dst} tasks)")
+        DE = plan.num_edges
+        weight = self._check_edge_weight(edge_weight, B, DE)  # (B|1, D*E)
         if return_attention_weights and self.message_type != "attention":
             raise ValueError("Expected message='attention' when asking for "
                              f"attention weights (got "
                              f"message={self.message_type!r})")
 
-        edges = self.expand_edges(edge_index, T)  # (2, D * E)
-        h = torch.cat([self.lin[d](x) for d in self.directions],
-                      dim=-2)  # (B, D * T, F)
-
+        # All directions in one product; row s * D + k is task s through M_k.
+        h = self._stacked(x, self.lin).view(B, T * D, C)  # (B, T * D, F)
         alpha: Optional[Tensor] = None
         if self.lin_att is not None:
-            q = torch.cat([self.lin_att[d](x) for d in self.directions],
-                          dim=-2)  # (B, D * T, F)
-            alpha = self.edge_updater(edges, x=h, q=q,
-                                      size=(D * T, D * T))  # (B, D * E)
-            weight = alpha if weight is None else weight * alpha
+            alpha = self._attention(x, h, plan)  # (B, D * E)
+            coef = alpha
+        else:
+            coef = plan.inv_degree.to(x.dtype).unsqueeze(0)  # (1, D * E): the mean
+        weight = coef if weight is None else weight * coef  # (B|1, D * E)
+        if self.training and self.dropout > 0:
+            # Drops whole messages, independently per example.
+            weight = F.dropout(weight.expand(B, -1), p=self.dropout)  # (B, D * E)
 
-        out = self.propagate(edges, x=h, weight=weight,
-                             size=(D * T, D * T))  # (B, D * T, F)
-        out = out.view(B, D, T, C).sum(dim=1)  # (B, T, F)
+        out = self.propagate(plan.adj_t, x=h, weight=weight, plan=plan)  # (B, T, F)
         out = self.norm(x + F.gelu(out))  # (B, T, F)
 
         if squeeze:
@@ -225,21 +248,31 @@ class HierarchyConv(MessagePassing):
             return out, alpha
         return out
 
-    def edge_update(self, x_j: Tensor, q_i: Tensor, index: Tensor,
-                    ptr: Optional[Tensor], size_i: Optional[int]) -> Tensor:
-        B, DE, C = x_j.shape
-        D = len(self.directions)
-        e = F.leaky_relu(x_j + q_i, self.negative_slope)  # (B, D * E, F)
-        e = e.view(B, D, DE // D, C) * self.att.view(1, D, 1, C)
-        e = e.sum(dim=-1).view(B, DE)  # (B, D * E)
-        # index is the (direction, target) group, so the softmax normalizes
-        # over each node's incoming edges of one direction, per example.
-        return softmax(e, index, ptr, size_i, dim=-1)  # (B, D * E)
+    @staticmethod
+    def _stacked(x: Tensor, lins: ModuleDict) -> Tensor:
+        """All transforms of :obj:`lins` in one product: (B, T, F) -> (B, T, D * F)."""
+        weights = [lin.weight for lin in lins.values()]
+        biases = [lin.bias for lin in lins.values()]
+        bias = None if biases[0] is None else torch.cat(biases)
+        return F.linear(x, torch.cat(weights), bias)
 
-    def message(self, x_j: Tensor, weight: Optional[Tensor]) -> Tensor:
-        if weight is not None:
-            x_j = weight.unsqueeze(-1) * x_j  # (B, D * E, F)
-        return F.dropout(x_j, p=self.dropout, training=self.training)
+    def _attention(self, x: Tensor, h: Tensor, plan: EdgePlan) -> Tensor:
+        B, TD, C = h.shape
+        D = len(self.directions)
+        T = TD // D
+        q = self._stacked(x, self.lin_att).view(B, TD, C)  # (B, T * D, F)
+        k = torch.div(plan.group, T, rounding_mode="floor")  # (D * E,) direction
+        q_i = q.index_select(1, plan.dst * D + k)  # (B, D * E, F)
+        e = F.leaky_relu(h.index_select(1, plan.src) + q_i, self.negative_slope)
+        e = e.view(B, D, -1, C) * self.att.view(1, D, 1, C)  # (B, D, E, F)
+        score = e.sum(dim=-1).view(B, -1)  # (B, D * E)
+        # Normalized over each node's incoming edges of one direction, per example.
+        return softmax(score, plan.group, num_nodes=D * T, dim=-1)  # (B, D * E)
+
+    def message_and_aggregate(self, adj_t: Tensor, x: Tensor, weight: Tensor,
+                              plan: EdgePlan) -> Tensor:
+        # Fused: a block-diagonal sparse product per batch, see taskgraph.nn.aggregate.
+        return weighted_aggregate(x, weight, plan)  # (B, T, F)
 
     def _check_edge_index(self, edge_index: Tensor, num_tasks: int) -> Tensor:
         if (not isinstance(edge_index, Tensor) or edge_index.dim() != 2
@@ -332,10 +365,15 @@ class HierarchyGNN(torch.nn.Module):
         for conv in self.convs:
             conv.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Tensor,
+    def forward(self, x: Tensor, edge_index: Union[Tensor, EdgePlan],
                 edge_weight: Optional[Tensor] = None) -> Tensor:
+        if not self.convs:
+            return x
+        # The edges are sorted once and shared by every round.
+        plan = (edge_index if isinstance(edge_index, EdgePlan)
+                else self.convs[0].plan(edge_index, x.size(-2)))
         for conv in self.convs:
-            x = conv(x, edge_index, edge_weight)  # (B, T, F)
+            x = conv(x, plan, edge_weight)  # (B, T, F)
         return x
 
     def __repr__(self) -> str:
