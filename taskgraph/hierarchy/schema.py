@@ -161,6 +161,13 @@ MODEL = {
     "encoder": Key("a mapping", _mapping, {}, "The MLP encoder for tabular inputs."),
     "task_dim": Key("a positive integer", _positive_int, 64,
                     "Width F of each task embedding."),
+    "projection_rank": Key("'auto', 'full' or a positive integer",
+                           lambda v: v in ("auto", "full") if isinstance(v, str)
+                           else _positive_int(v), "auto",
+                           "Per-task projections: full = each task reads the whole encoder "
+                           "output (T*D*F weights); r = a shared D->r layer first (T*r*F); "
+                           "auto = full unless T*D*F exceeds 2**24, then the smallest r >= F "
+                           "that fits."),
     "rounds": Key("a positive integer", _positive_int, 2,
                   "Rounds of message passing between task embeddings.",
                   hint="to turn message passing off, set directions: []"),

@@ -93,6 +93,7 @@ class ModelSpec(_Spec):
 
     encoder: EncoderSpec = field(default_factory=EncoderSpec)
     task_dim: int = 64
+    projection_rank: int | str = "auto"
     rounds: int = 2
     directions: tuple[str, ...] = DIRECTIONS
     message: str = "sum"

@@ -28,7 +28,10 @@ __all__ = ["ModelConfig"]
 
 _SECTIONS = {"encoder": (EncoderSpec, schema.ENCODER), "synapse": (SynapseSpec, schema.SYNAPSE),
              "stochastic": (StochasticSpec, schema.STOCHASTIC)}
-_PLAIN = ("task_dim", "rounds", "directions", "message", "dropout", "coherent")
+_PLAIN = ("task_dim", "projection_rank", "rounds", "directions", "message", "dropout", "coherent")
+
+#: ``projection_rank: auto`` keeps full per-task projections up to this many weights.
+_AUTO_FULL_WEIGHTS = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class ModelConfig:
     encoder_dim: int | None = None
     custom_encoder: bool = False
     task_dim: int = 64
+    projection_rank: int | str = "auto"
     rounds: int = 2
     directions: tuple[str, ...] = ("down", "up")
     message: str = "sum"
@@ -47,6 +51,25 @@ class ModelConfig:
     encoder: EncoderSpec = field(default_factory=EncoderSpec)
     synapse: SynapseSpec = field(default_factory=SynapseSpec)
     stochastic: StochasticSpec = field(default_factory=StochasticSpec)
+
+    def rank(self, num_tasks: int, encoder_dim: int) -> int | None:
+        """The resolved :attr:`projection_rank`: ``None`` for full projections, else r.
+
+        Example:
+            >>> ModelConfig(task_dim=16).rank(100_000, 512)
+            16
+            >>> ModelConfig(task_dim=16).rank(1_000, 512) is None
+            True
+        """
+        r = self.projection_rank
+        if r == "full":
+            return None
+        if r == "auto":
+            F = self.task_dim
+            if num_tasks * encoder_dim * F <= _AUTO_FULL_WEIGHTS:
+                return None
+            return min(encoder_dim, max(F, _AUTO_FULL_WEIGHTS // (num_tasks * F)))
+        return int(r)
 
     @property
     def message_passing(self) -> bool:

@@ -67,6 +67,12 @@ class TaskGraphModel(nn.Module):
         else:
             encoder_dim = config.encoder_dim
         self.encoder = encoder
+        # Low-rank projections for large hierarchies: a shared D -> r layer first.
+        rank = config.rank(T, encoder_dim)
+        self.reduce: nn.Linear | None = None
+        if rank is not None:
+            self.reduce = nn.Linear(encoder_dim, rank)
+            encoder_dim = rank
         self.projections = TaskLinear(T, encoder_dim, F, shared_input=True,
                                       stochastic=sto.projections, prior_std=sto.prior_std)
         self.task_embedding = nn.Parameter(torch.empty(T, F))  # (T, F)
@@ -98,6 +104,8 @@ class TaskGraphModel(nn.Module):
     def reset_parameters(self) -> None:
         nn.init.normal_(self.task_embedding, std=0.02)
         self.projections.reset_parameters()
+        if self.reduce is not None:
+            self.reduce.reset_parameters()
         for head in self.heads:
             head.reset_parameters()
         for module in (self.gnn, self.edge_synapses):
@@ -116,6 +124,8 @@ class TaskGraphModel(nn.Module):
 
     def embed(self, z: Tensor, *, sample: bool | None = None) -> Tensor:
         """Per-task embeddings ``H^0``: (B, D) -> (B, T, F)."""
+        if self.reduce is not None:
+            z = self.reduce(z)  # (B, r)
         return self.projections(z, sample=sample) + self.task_embedding  # (B, T, F)
 
     def propagate(self, h: Tensor, *, sample: bool | None = None) -> Tensor:
