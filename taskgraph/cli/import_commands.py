@@ -1,4 +1,4 @@
-"""``taskgraph import arff|obo|wordnet``: real hierarchies as schema-v1 YAML.
+"""``taskgraph import arff|obo|wordnet|icd10cm``: real hierarchies as schema-v1 YAML.
 
 Example:
     >>> import argparse
@@ -17,7 +17,7 @@ __all__ = ["add_import", "run_import"]
 
 
 def add_import(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("import", help="import a hierarchy (HMC ARFF, OBO, WordNet)",
+    p = sub.add_parser("import", help="import a hierarchy (HMC ARFF, OBO, WordNet, ICD-10-CM)",
                        description="Turn a real hierarchy into a validated schema-v1 YAML "
                        "file of binary label tasks (coherent).")
     kinds = p.add_subparsers(dest="kind", metavar="KIND")
@@ -29,7 +29,12 @@ def add_import(sub: Any) -> argparse.ArgumentParser:
     obo.add_argument("--part-of", action="store_true", help="also follow part_of links")
     wn = kinds.add_parser("wordnet", help="WordNet noun hypernyms (Debian wordnet-base)")
     wn.add_argument("file", metavar="FILE", nargs="?", default="/usr/share/wordnet/data.noun")
-    for k in (arff, obo, wn):
+    icd = kinds.add_parser("icd10cm", help="ICD-10-CM codes (tabular XML; default: the one "
+                           "the optional package simple-icd-10-cm ships)")
+    icd.add_argument("file", metavar="XML", nargs="?", default=None)
+    icd.add_argument("--no-extensions", dest="extensions", action="store_false",
+                     help="leave out the 7th-character extended codes")
+    for k in (arff, obo, wn, icd):
         k.add_argument("-o", "--out", metavar="OUT", help="YAML file to write (default: stdout)")
         k.add_argument("--name", help="the hierarchy's name (default: from the file name)")
     p.set_defaults(run=run_import)
@@ -43,6 +48,9 @@ def run_import(args: argparse.Namespace) -> int:
         h = importers.import_arff(args.file, name=args.name)
     elif args.kind == "obo":
         h = importers.import_obo(args.file, part_of=args.part_of, name=args.name)
+    elif args.kind == "icd10cm":
+        h = importers.import_icd10cm(args.file, extensions=args.extensions,
+                                     name=args.name or "icd10cm")
     else:
         h = importers.import_wordnet(args.file, name=args.name or "wordnet_nouns")
     if args.out:

@@ -1,9 +1,10 @@
-"""Layer 5: import real hierarchies (HMC ARFF, OBO ontologies, WordNet nouns) as YAML."""
+"""Layer 5: import real hierarchies (HMC ARFF, OBO ontologies, WordNet nouns, ICD-10-CM)."""
 
+from taskgraph.importers.icd10cm import import_icd10cm, parse_icd10cm
 from taskgraph.importers.obo import import_obo, parse_obo
 from taskgraph.importers.wordnet import import_wordnet, parse_wordnet
 
-__all__ = ["import_obo", "parse_obo", "import_wordnet", "parse_wordnet", "import_arff"]
+__all__ = ["import_icd10cm", "parse_icd10cm", "import_obo", "parse_obo", "import_wordnet", "parse_wordnet", "import_arff"]
 
 
 def import_arff(path, *, name=None):
