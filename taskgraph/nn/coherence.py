@@ -44,6 +44,20 @@ def _heights(edge_index: Tensor, num_tasks: int) -> List[int]:
     return height
 
 
+class _DescendantMax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, coherence: "Coherence") -> Tensor:
+        out, arg = coherence._sweep(x, track=True)  # (B, T), (B, T)
+        ctx.save_for_backward(arg)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> Tuple[Tensor, None]:
+        (arg,) = ctx.saved_tensors
+        return torch.zeros_like(grad).scatter_add_(1, arg, grad), None  # (B, T)
+
+
 class Coherence(torch.nn.Module):
     r"""Makes the scores of a binary label hierarchy coherent, as in the
     constraint module of C-HMCNN (Giunchiglia and Lukasiewicz, NeurIPS 2020):
@@ -63,9 +77,12 @@ class Coherence(torch.nn.Module):
     sweeps the levels in increasing height, taking a scatter-max of the
     children into the parents. A node of height :math:`h` only has children
     of smaller height, so after its level it holds the maximum over all its
-    descendants. Time and memory are :math:`O(B (T + E))`, with one step per
-    level. The gradient of each maximum flows to the element(s) attaining it
-    (split evenly between exact ties).
+    descendants. The sweep also records which input attains each maximum, and
+    the backward pass is one scatter of the gradient to those inputs (as for
+    :func:`torch.max` along a dimension, an exact tie sends it to one element:
+    the node itself if it is among the tied, else one tied descendant). Time
+    and memory are :math:`O(B (T + E))` forward and backward, however deep
+    the hierarchy.
 
     Args:
         edge_index (torch.Tensor): Edges parent :math:`\to` child of shape
@@ -153,26 +170,45 @@ class Coherence(torch.nn.Module):
                              f"(got {shape})")
         return x.reshape(-1, self.num_tasks)  # (B, T)
 
-    def _sweep(self, x: Tensor) -> Tensor:
+    @torch.no_grad()
+    def _sweep(self, x: Tensor, *, track: bool = False) -> Tuple[Tensor, Tensor]:
+        # One in-place step per level, outside autograd; with track=True also
+        # the index of the input each output comes from (the gradient's target).
         out = x.clone()  # (B, T)
         B = out.size(0)
+        arg = (torch.arange(self.num_tasks, device=x.device).expand(B, -1).clone()
+               if track else out.new_empty(0, dtype=torch.long))  # (B, T)
         for level in range(self.num_levels):
             e0, e1 = self.edge_ptr[level], self.edge_ptr[level + 1]
             n0, n1 = self.node_ptr[level], self.node_ptr[level + 1]
             nodes = self.level_nodes[n0:n1]  # (N_l,)
-            slot = self.edge_slot[e0:e1]  # (E_l,)
-            vals = out.index_select(1, self.edge_child[e0:e1])  # (B, E_l)
+            child = self.edge_child[e0:e1]  # (E_l,)
+            slot = self.edge_slot[e0:e1].expand(B, -1)  # (B, E_l)
+            vals = out.index_select(1, child)  # (B, E_l)
             cur = out.index_select(1, nodes)  # (B, N_l)
-            cur = cur.scatter_reduce(1, slot.expand(B, -1), vals,
-                                     reduce="amax", include_self=True)
-            out.index_copy_(1, nodes, cur)  # (B, T)
-        return out
+            new = cur.scatter_reduce(1, slot, vals, reduce="amax", include_self=True)
+            if track:
+                # A node keeps its own index on a tie; else a winning child's.
+                won = vals == new.gather(1, slot)  # (B, E_l)
+                cand = torch.where(won, arg.index_select(1, child), -1)  # (B, E_l)
+                best = torch.full_like(cur, -1, dtype=torch.long).scatter_reduce(
+                    1, slot, cand, reduce="amax", include_self=True)  # (B, N_l)
+                own = arg.index_select(1, nodes)  # (B, N_l)
+                best = torch.where((cur == new) | (best < 0), own, best)  # NaN: itself
+                arg.index_copy_(1, nodes, best)
+            out.index_copy_(1, nodes, new)  # (B, T)
+        return out, arg
+
+    def _max(self, x: Tensor) -> Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _DescendantMax.apply(x, self)
+        return self._sweep(x)[0]
 
     def forward(self, logits: Tensor) -> Tensor:
         r"""Returns the constrained logits, the maximum over each node and
         its descendants."""
         x = self._check("logits", logits)  # (B, T)
-        return self._sweep(x).view(logits.shape)
+        return self._max(x).view(logits.shape)
 
     def mc_logits(self, logits: Tensor, targets: Tensor) -> Tensor:
         r"""Returns the input of C-HMCNN's max-constraint loss (MCLoss).
@@ -195,11 +231,11 @@ class Coherence(torch.nn.Module):
                              f"{tuple(logits.shape)} like 'logits' "
                              f"(got {shape})")
         positive = targets.reshape(-1, self.num_tasks) == 1  # (B, T)
-        full = self._sweep(x)  # (B, T)
+        full = self._max(x)  # (B, T)
         # A finite floor instead of -inf keeps every gradient finite; a
         # positive node always includes itself, so it never wins there.
         floor = torch.finfo(x.dtype).min
-        pos = self._sweep(torch.where(positive, x, floor))  # (B, T)
+        pos = self._max(torch.where(positive, x, floor))  # (B, T)
         return torch.where(positive, pos, full).view(logits.shape)
 
     @torch.no_grad()
