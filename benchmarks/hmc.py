@@ -143,13 +143,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no data folder {args.root}; pass --root DIR", file=sys.stderr)
         return 2
     tic = time.perf_counter()
-    rows = [run_dataset(name.strip(), args.root, args.seeds, ablations=args.ablations,
-                        calibration=args.calibration, epochs=args.epochs, refit=args.refit)
-            for name in args.datasets.split(",") if name.strip()]
-    text = markdown(rows, args)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    rows: list[dict] = []
+    for name in (n.strip() for n in args.datasets.split(",")):
+        if name:
+            rows.append(run_dataset(name, args.root, args.seeds, ablations=args.ablations,
+                                    calibration=args.calibration, epochs=args.epochs,
+                                    refit=args.refit))
+            text = markdown(rows, args)
+            with open(args.out, "w", encoding="utf-8") as fh:  # after every data set
+                fh.write(text)
     print(text)
     print(f"total {time.perf_counter() - tic:.0f} s; wrote {args.out}")
     return 0
