@@ -309,3 +309,58 @@ def test_encoder_width_not_inferable_needs_encoder_dim():
 def test_invalid_encoder_dim(bad):
     with pytest.raises(tg.SchemaError, match="encoder_dim"):
         tg.compile(hierarchy_path("animals"), encoder=MeanPool(), encoder_dim=bad)
+
+
+# -- projection_rank ----------------------------------------------------------------------
+def _chain(n: int) -> dict:
+    tasks = {"t0": {"type": "binary"}}
+    tasks.update({f"t{i}": {"type": "binary", "parents": [f"t{i - 1}"]} for i in range(1, n)})
+    return {"taskgraph": 1, "tasks": tasks}
+
+
+def test_projection_rank_full_and_explicit():
+    h = hierarchy_path("animals")
+    full = tg.compile(h, in_features=5, task_dim=4, projection_rank="full")
+    assert full.reduce is None and full.projections.in_features == 256  # encoder width
+    low = tg.compile(h, in_features=5, task_dim=4, projection_rank=3)
+    assert low.reduce.in_features == 256 and low.reduce.out_features == 3
+    assert low.projections.in_features == 3
+    # T*r*F + D*r + r projection weights instead of T*D*F
+    T = low.layout.num_tasks
+    assert low.projections.weight.numel() == T * 3 * 4
+    out = low(torch.randn(2, 5))
+    low.loss(out, {"diet": torch.tensor([0, 1])}).total.backward()
+    assert low.reduce.weight.grad.abs().sum() > 0
+
+
+def test_projection_rank_auto_switches_on_by_size():
+    small = tg.compile(_chain(10), in_features=5, task_dim=16)
+    assert small.config.projection_rank == "auto" and small.reduce is None
+    # 2,000 tasks x 256 x 16 = 8.2 M weights: full; 5,000 x 256 x 16 = 20.5 M: low rank
+    assert tg.compile(_chain(2000), in_features=5, task_dim=16).reduce is None
+    big = tg.compile(_chain(5000), in_features=5, task_dim=16)
+    r = big.reduce.out_features
+    assert 16 <= r < 256 and 5000 * r * 16 <= 2**24
+    assert sum(p.numel() for p in big.projections.parameters()) < 2**24 + 5000 * 16
+
+
+def test_projection_rank_from_yaml_and_its_checks():
+    doc = {"taskgraph": 1, "model": {"projection_rank": 2},
+           "tasks": {"a": {"type": "binary"}, "b": {"type": "binary", "parents": ["a"]}}}
+    assert tg.compile(doc, in_features=3).reduce.out_features == 2
+    bad = dict(doc, model={"projection_rank": "low"})
+    with pytest.raises(tg.SchemaError, match="projection_rank"):
+        tg.load_hierarchy(bad)
+    for value in (0, -1, 2.5, True):
+        with pytest.raises(tg.SchemaError, match="projection_rank"):
+            tg.compile(doc, in_features=3, projection_rank=value)
+
+
+def test_projection_rank_survives_save_and_load(tmp_path):
+    model = tg.compile(hierarchy_path("animals"), in_features=5, task_dim=4, projection_rank=3)
+    tg.save(model, tmp_path / "m.pt")
+    again = tg.load(tmp_path / "m.pt")
+    assert again.reduce.out_features == 3
+    x = torch.randn(2, 5)
+    model.eval(), again.eval()
+    torch.testing.assert_close(again(x)["diet"], model(x)["diet"])
