@@ -81,6 +81,9 @@ class TaskGraphModel(nn.Module):
         for g, group in enumerate(layout.groups):
             self.register_buffer(f"group_index_{g}", torch.tensor(group.tasks),
                                  persistent=False)  # (T_g,)
+        # One group holding every task in order (e.g. a label hierarchy): no gather.
+        self._whole = (len(layout.groups) == 1
+                       and list(layout.groups[0].tasks) == list(range(T)))
         self.heads = nn.ModuleList(
             TaskLinear(len(g.tasks), F, g.width, stochastic=sto.heads, prior_std=sto.prior_std)
             for g in layout.groups)
@@ -126,7 +129,8 @@ class TaskGraphModel(nn.Module):
         """Per-task embeddings ``H^0``: (B, D) -> (B, T, F)."""
         if self.reduce is not None:
             z = self.reduce(z)  # (B, r)
-        return self.projections(z, sample=sample) + self.task_embedding  # (B, T, F)
+        h = self.projections(z, sample=sample)  # (B, T, F)
+        return h.add_(self.task_embedding)  # in place: no second (B, T, F) buffer
 
     def propagate(self, h: Tensor, *, sample: bool | None = None) -> Tensor:
         """Message passing along the hierarchy with per-example synapse weights."""
@@ -141,7 +145,8 @@ class TaskGraphModel(nn.Module):
         """Batched heads, one per group of equal shape; then coherence."""
         blocks = []
         for g, head in enumerate(self.heads):
-            hg = h.index_select(-2, getattr(self, f"group_index_{g}"))  # (B, T_g, F)
+            hg = h if self._whole else h.index_select(
+                -2, getattr(self, f"group_index_{g}"))  # (B, T_g, F)
             out = head(hg, sample=sample)  # (B, T_g, W)
             blocks.append(out.squeeze(-1) if self.layout.groups[g].kind == "binary" else out)
         raw = None

@@ -5,12 +5,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Identity, LayerNorm, Linear, ModuleDict, ModuleList, Parameter
+from torch.utils.checkpoint import checkpoint
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
 
 from taskgraph.nn.aggregate import EdgePlan, weighted_aggregate
 
 _DIRECTIONS = ("down", "up")
+#: Above this many task-embedding elements (B * T * F; 128 MB in float32) a round's
+#: activations are recomputed in the backward pass instead of kept.
+_RECOMPUTE_ELEMENTS = 1 << 25
 _MESSAGES = ("sum", "attention")
 
 
@@ -240,8 +244,7 @@ class HierarchyConv(MessagePassing):
             weight = F.dropout(weight.expand(B, -1), p=self.dropout)  # (B, D * E)
 
         out = self.propagate(plan.adj_t, x=h, weight=weight, plan=plan)  # (B, T, F)
-        out = self.norm(x + F.gelu(out))  # (B, T, F)
-
+        out = self.norm(F.gelu(out).add_(x))  # (B, T, F); in place: gelu keeps its input
         if squeeze:
             out = out.squeeze(0)
         if return_attention_weights:
@@ -323,6 +326,10 @@ class HierarchyGNN(torch.nn.Module):
 
     After :math:`L` rounds a task has heard from every task within :math:`L`
     hops along the enabled directions. :obj:`rounds=0` is the identity.
+    When the embeddings of a batch exceed :math:`2^{25}` elements (e.g.
+    100,000 tasks, :math:`F = 16`, :math:`B = 32`), each round is
+    checkpointed: only its input is kept for the backward pass, where the
+    round is run again.
 
     Args:
         channels (int): Size :math:`F` of each task embedding.
@@ -372,8 +379,15 @@ class HierarchyGNN(torch.nn.Module):
         # The edges are sorted once and shared by every round.
         plan = (edge_index if isinstance(edge_index, EdgePlan)
                 else self.convs[0].plan(edge_index, x.size(-2)))
+        # Rounds over very large hierarchies keep only their input for the backward
+        # pass and recompute the rest (about 4x less activation memory per round).
+        recompute = (torch.is_grad_enabled() and x.requires_grad
+                     and x.numel() >= _RECOMPUTE_ELEMENTS and not _is_compiling())
         for conv in self.convs:
-            x = conv(x, plan, edge_weight)  # (B, T, F)
+            if recompute:
+                x = checkpoint(conv, x, plan, edge_weight, use_reentrant=False)  # (B, T, F)
+            else:
+                x = conv(x, plan, edge_weight)  # (B, T, F)
         return x
 
     def __repr__(self) -> str:

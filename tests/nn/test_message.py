@@ -234,3 +234,28 @@ def test_cuda_matches_cpu(message):
     expected = gnn(x, EDGE_INDEX, w)
     out = gnn.cuda()(x.cuda(), EDGE_INDEX.cuda(), w.cuda())
     torch.testing.assert_close(out.cpu(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_large_batches_recompute_rounds_with_the_same_gradients(monkeypatch):
+    import taskgraph.nn.message as message
+
+    gnn = HierarchyGNN(C, 2, dropout=0.3)
+    x, w = _x().requires_grad_(), _w(3, 2).requires_grad_()
+    grads = []
+    for limit in (10**9, 1):  # kept activations, then recomputed ones
+        monkeypatch.setattr(message, "_RECOMPUTE_ELEMENTS", limit)
+        torch.manual_seed(0)  # the same dropout masks
+        kept = []
+
+        def pack(t):
+            kept.append(t.numel())
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = gnn(x, EDGE_INDEX, w)
+        grads.append((out.detach(), *torch.autograd.grad(out.pow(2).sum(), (x, w)), sum(kept)))
+    (o1, gx1, gw1, n1), (o2, gx2, gw2, n2) = grads
+    torch.testing.assert_close(o1, o2)
+    torch.testing.assert_close(gx1, gx2)
+    torch.testing.assert_close(gw1, gw2)
+    assert n2 < n1 / 2  # the recomputed rounds keep far fewer tensors for backward
