@@ -4,12 +4,15 @@
 - :class:`StochasticLinear`, :class:`TaskLinear`: Bayesian / batched per-task layers.
 - :class:`HierarchyConv`, :class:`HierarchyGNN`: message passing down and up a hierarchy.
 - :class:`Coherence`: parent >= child probabilities in O(B (T + E)).
+- :func:`weighted_aggregate`, :class:`EdgePlan`: the sparse sum with per-example edge
+  weights under message passing.
 """
 
+from taskgraph.nn.aggregate import EdgePlan, weighted_aggregate
 from taskgraph.nn.coherence import Coherence
 from taskgraph.nn.message import HierarchyConv, HierarchyGNN
 from taskgraph.nn.stochastic_linear import StochasticLinear, TaskLinear
 from taskgraph.nn.synapses import EdgeSynapses
 
 __all__ = ["EdgeSynapses", "StochasticLinear", "TaskLinear", "HierarchyConv", "HierarchyGNN",
-           "Coherence"]
+           "Coherence", "EdgePlan", "weighted_aggregate"]
