@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import machine_info  # noqa: E402
 from load_hierarchy import generate_dag_yaml  # noqa: E402
 
-COLUMNS = ("load_s", "compile_s", "step_s", "predict_s", "save_load_s", "peak_gb")
+COLUMNS = ("load_s", "compile_s", "step_s", "predict_s", "save_load_s", "peak_gib")
 HEADER = ("load + validate", "compile", "train step B=32", "predict(samples=8) B=32",
           "save + load", "peak memory")
 
@@ -114,7 +114,7 @@ def worker(path: str, seed: int, repeat: int) -> dict:
     return {"tasks": len(h), "edges": h.graph.number_of_edges(), "params": params,
             "rank": model.reduce.out_features if model.reduce is not None else None,
             "load_s": load_s, "compile_s": compile_s, "step_s": step_s,
-            "predict_s": predict_s, "save_load_s": save_load_s, "peak_gb": peaks["save_load"],
+            "predict_s": predict_s, "save_load_s": save_load_s, "peak_gib": peaks["save_load"],
             "peaks": peaks}
 
 
@@ -198,7 +198,7 @@ def main() -> int:
     lines += ["| hierarchy | tasks | edges | parameters | " + " | ".join(HEADER) + " |",
               "|---|---:|---:|---:|" + "---:|" * len(HEADER)]
     for name, r in rows:
-        cells = [fmt_s(r[c]) for c in COLUMNS[:-1]] + [f"{r['peak_gb']:.2f} GB"]
+        cells = [fmt_s(r[c]) for c in COLUMNS[:-1]] + [f"{r['peak_gib']:.2f} GiB"]
         rank = f" (rank {r['rank']})" if r["rank"] else ""
         lines.append(f"| {name} | {r['tasks']:,} | {r['edges']:,} | "
                      f"{r['params'] / 1e6:.1f} M{rank} | " + " | ".join(cells) + " |")
