@@ -137,20 +137,17 @@ def real_hierarchies(tmp: str) -> dict[str, tuple[str, str]]:
     from taskgraph import importers
 
     found: dict[str, tuple[str, str]] = {}
-    try:
-        h = importers.import_icd10cm()
-        path = os.path.join(tmp, "icd10cm.yaml")
+    for name, load, file, root in (
+            ("ICD-10-CM", importers.import_icd10cm, "icd10cm.yaml", "chapter 19"),
+            ("WordNet nouns", importers.import_wordnet, "wordnet.yaml", "animal.00015388")):
+        try:
+            h = load()
+        except FileNotFoundError as err:
+            print(f"skipping {name}: {err}", file=sys.stderr)
+            continue
+        path = os.path.join(tmp, file)
         h.to_yaml(path)
-        found["ICD-10-CM"] = (path, "chapter 19")
-    except FileNotFoundError as err:
-        print(f"skipping ICD-10-CM: {err}", file=sys.stderr)
-    try:
-        h = importers.import_wordnet()
-        path = os.path.join(tmp, "wordnet.yaml")
-        h.to_yaml(path)
-        found["WordNet nouns"] = (path, "animal.00015388")
-    except FileNotFoundError as err:
-        print(f"skipping WordNet: {err}", file=sys.stderr)
+        found[name] = (path, root)
     return found
 
 

@@ -197,10 +197,8 @@ class HierarchyConv(MessagePassing):
         plan.group = edges[1]  # (D * E,) (direction, target) group
         count = EdgePlan._count(plan.group, D * num_tasks)  # (D * T,)
         plan.inv_degree = 1.0 / count.clamp(min=1).index_select(0, plan.group)  # (D * E,)
-        plan.adj_t = torch.sparse_csr_tensor(
-            torch.cat([plan.fwd_count.new_zeros(1), plan.fwd_count.cumsum(0)]),
-            plan.fwd_col, torch.ones(plan.num_edges, device=edges.device),
-            size=(num_tasks, num_tasks * D), check_invariants=False)
+        # PyG's fused propagate() takes the (T, D * T) adjacency; its one-block matrix.
+        plan.adj_t = plan.matrix(torch.ones(1, plan.num_edges, device=edges.device))
         return plan
 
     def forward(
