@@ -49,6 +49,7 @@ _LAZY: dict[str, str] = {
     "write_report": "taskgraph.viz",
     "save": "taskgraph.checkpoint",
     "load": "taskgraph.checkpoint",
+    "reuse_freed_memory": "taskgraph.memory",
 }
 
 __all__ = [

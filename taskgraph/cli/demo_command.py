@@ -51,6 +51,7 @@ def run_demo(args: argparse.Namespace) -> int:
     import taskgraph as tg
     from taskgraph.datasets.hmc import load_hmc
     from taskgraph.hmc import PUBLISHED, train_hmc
+    from taskgraph.memory import reuse_freed_memory
     from taskgraph.metrics import evaluate
     from taskgraph.train import TaskDataset, make_loader
 
@@ -59,6 +60,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise tg.DataError(f"--threads: expected a positive integer, got {args.threads}")
     torch.set_num_threads(args.threads)
+    reuse_freed_memory()  # large tensors: no page faults on every step
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     data = load_hmc("cellcycle_FUN").preprocessed()

@@ -77,10 +77,12 @@ def _positive(args: argparse.Namespace, *names: str) -> None:
 def run_train(args: argparse.Namespace) -> int:
     import taskgraph as tg
     from taskgraph.datasets import read_table
+    from taskgraph.memory import reuse_freed_memory
     from taskgraph.metrics import evaluate
     from taskgraph.train import make_loader
 
     _positive(args, "epochs", "batch_size", "samples", "patience")
+    reuse_freed_memory()  # large tensors: no page faults on every step
     h = tg.load_hierarchy(Path(args.hierarchy))
     train = read_table(args.data, h)
     val = read_table(args.val, h) if args.val else None
@@ -110,10 +112,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import taskgraph as tg
     from taskgraph.datasets import read_table
     from taskgraph.errors import DataError
+    from taskgraph.memory import reuse_freed_memory
     from taskgraph.metrics import evaluate
     from taskgraph.train import make_loader
 
     _positive(args, "samples", "batch_size")
+    reuse_freed_memory()
     model = tg.load(args.checkpoint)
     data = read_table(args.data, model.hierarchy)
     expected = model.config.in_features
