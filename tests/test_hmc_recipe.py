@@ -1,0 +1,106 @@
+"""The HMC recipe (``taskgraph.hmc``): moving-average weights, the search on valid, refit.
+
+A small hand-made hierarchy (a tree of 7 labels) whose labels follow the features, so
+that a learning model beats one that cannot learn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import taskgraph as tg
+from taskgraph.datasets.hmc import HMCData, Split
+from taskgraph.hmc import HMC_CONFIG, _Run, merge_config, train_hmc
+
+TREE = """
+taskgraph: 1
+tasks:
+  a: {type: binary}
+  b: {type: binary}
+  a1: {type: binary, parents: [a]}
+  a2: {type: binary, parents: [a]}
+  b1: {type: binary, parents: [b]}
+  b2: {type: binary, parents: [b]}
+  a11: {type: binary, parents: [a1]}
+"""
+FAST = {"epochs": 4, "batch_size": 16, "patience": 2}
+SMALL = {"encoder_spec": {"hidden": [16]}, "task_dim": 4}
+
+
+def _split(rng: np.random.Generator, h: tg.Hierarchy, n: int) -> Split:
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    names = list(h.task_names)
+    Y = np.zeros((n, len(names)), dtype=np.float32)
+    leaf_rule = {"a11": X[:, 0] > 0.3, "a2": X[:, 1] > 0.5, "b1": X[:, 2] > 0.0,
+                 "b2": X[:, 3] > 0.8}
+    for leaf, on in leaf_rule.items():  # a positive label's ancestors are positive too
+        for task in [leaf, *h.ancestors(leaf)]:
+            Y[on, names.index(task)] = 1.0
+    return Split(X, Y)
+
+
+@pytest.fixture(scope="module")
+def data() -> HMCData:
+    h = tg.load_hierarchy(TREE)
+    rng = np.random.default_rng(0)
+    return HMCData("toy", _split(rng, h, 160), _split(rng, h, 80), _split(rng, h, 80), h,
+                   [f"x{i}" for i in range(6)], np.arange(len(h)))
+
+
+def test_merge_config_merges_nested_dicts_without_touching_the_base() -> None:
+    merged = merge_config(HMC_CONFIG, {"model": {"encoder_spec": {"hidden": [7]}},
+                                       "train": {"lr": 0.5}})
+    assert merged["model"]["encoder_spec"]["hidden"] == [7]
+    assert merged["model"]["encoder_spec"]["dropout"] == HMC_CONFIG["model"]["encoder_spec"]["dropout"]
+    assert merged["train"]["lr"] == 0.5 and merged["train"]["epochs"] == HMC_CONFIG["train"]["epochs"]
+    assert HMC_CONFIG["model"]["encoder_spec"]["hidden"] == [512, 512]
+    assert HMC_CONFIG["train"]["lr"] == 1e-3
+
+
+def test_moving_average_follows_the_optimizer_steps(data: HMCData) -> None:
+    decay = 0.75
+    cfg = merge_config(HMC_CONFIG, {"model": SMALL, "train": dict(FAST, batch_size=80,
+                                                                  ema=decay)})
+    run = _Run(data, cfg["model"], cfg["train"], 0, data.train.X[:160], data.train.Y[:160])
+    first = next(run.model.encoder.parameters())  # the first Linear's weight
+    seen = []  # that weight after each of the epoch's optimizer steps
+    run.optimizer.register_step_post_hook(lambda *_: seen.append(first.detach().clone()))
+    initial = first.detach().clone()
+    run.epoch(1)
+    assert run.scored is not run.model
+    averaged = next(run.scored.encoder.parameters())
+    assert len(seen) == 2 and not torch.equal(seen[0], initial)
+    # the average starts at the first step's weights, then moves (1 - decay) of the way
+    # to the second step's
+    torch.testing.assert_close(averaged, decay * seen[0] + (1 - decay) * seen[1])
+    assert not torch.allclose(averaged, first)
+
+
+def test_no_average_when_ema_is_zero(data: HMCData) -> None:
+    cfg = merge_config(HMC_CONFIG, {"model": SMALL, "train": dict(FAST, ema=0.0)})
+    run = _Run(data, cfg["model"], cfg["train"], 0, data.train.X, data.train.Y)
+    assert run.scored is run.model
+
+
+def test_search_keeps_the_candidate_that_wins_on_valid(data: HMCData) -> None:
+    frozen = {"train": {"lr": 0.0}}  # cannot learn: loses on valid
+    result = train_hmc(data, seed=0, progress=False, overrides=SMALL, train_overrides=FAST,
+                       search=[frozen, {}])
+    assert [t["candidate"] for t in result.trials] == [frozen, {}]
+    assert result.trials[1]["valid_auprc"] > result.trials[0]["valid_auprc"]
+    assert result.config["train"]["lr"] == HMC_CONFIG["train"]["lr"]
+    assert result.valid_auprc == result.trials[1]["valid_auprc"]
+    assert result.violations == 0
+    assert 0.0 < result.test_auprc <= 1.0
+
+
+def test_refit_trains_on_train_and_valid_for_the_chosen_epochs(data: HMCData) -> None:
+    plain = train_hmc(data, seed=0, progress=False, overrides=SMALL, train_overrides=FAST)
+    refit = train_hmc(data, seed=0, progress=False, overrides=SMALL, train_overrides=FAST,
+                      refit=True)
+    assert refit.valid_auprc == plain.valid_auprc  # the valid phase is the same run
+    assert refit.history.best_epoch == plain.history.best_epoch
+    assert refit.model is not plain.model
+    assert refit.test_auprc != plain.test_auprc  # a different model was scored
