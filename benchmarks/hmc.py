@@ -73,12 +73,13 @@ def run_dataset(name: str, root: str, seeds: int, *, ablations: bool, calibratio
     data = load_hmc(name, root).preprocessed()
     row: dict = {"name": name, "labels": len(data.eval_columns), "scores": [], "violations": 0,
                  "seconds": [], "epochs": [], "ablations": {k: [] for k in ABLATIONS},
-                 "ece_mc": [], "ece_det": [], "chosen": []}
+                 "ece_mc": [], "ece_det": [], "chosen": [], "trials": []}
     for seed in range(seeds):
         result = train_hmc(data, seed=seed, epochs=epochs, progress=False, refit=refit,
                            search=search)
         chosen = max(range(len(result.trials)), key=lambda i: result.trials[i]["valid_auprc"])
         row["chosen"].append(candidate_label(chosen))
+        row["trials"].append([t["valid_auprc"] for t in result.trials])
         for i, trial in enumerate(result.trials):
             print(f"  {name} seed {seed} candidate {candidate_label(i)}: valid "
                   f"{trial['valid_auprc']:.4f} at epoch {trial['epoch']}", flush=True)
@@ -128,6 +129,15 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
             f"{pub.get('C-HMCNN', '—')} | {pub.get('HMCN-F', '—')} | {beats} | "
             f"{r['violations']} | {', '.join(map(str, r['epochs']))} | "
             f"{', '.join(r['chosen'])} | {np.mean(r['seconds']):.0f} s |")
+    if args.search:
+        lines += ["", "## The search on valid (valid AU(PRC)-bar of each candidate, per seed)",
+                  "", "| data set | " + " | ".join(
+                      candidate_label(i) for i in range(len(HMC_SEARCH))) + " |",
+                  "|---|" + "---:|" * len(HMC_SEARCH)]
+        for r in rows:
+            lines.append(f"| {r['name']} | " + " | ".join(
+                ", ".join(f"{t[i]:.4f}" for t in r["trials"]) for i in range(len(HMC_SEARCH)))
+                + " |")
     if args.ablations:
         lines += ["", "## Ablations (same seeds, test AU(PRC)-bar)", "",
                   "| data set | full model | " + " | ".join(ABLATIONS) + " |",
