@@ -46,9 +46,10 @@ HMC_CONFIG: dict[str, Any] = {
 }
 
 #: The automatic search on valid: each candidate is a change to :data:`HMC_CONFIG`
-#: (nested dictionaries are merged). The first one is the default configuration. On
-#: seq_GO message passing costs valid AU(PRC)-bar (0.341 with, 0.362 without, 12
-#: epochs) while it helps on FunCat sets, so whether to pass messages is searched.
+#: (nested dictionaries are merged). The first one is the default configuration.
+#: Message passing helps on some sets and costs on others (valid AU(PRC)-bar with /
+#: without: gasch2_FUN 0.240 / 0.238, eisen_FUN 0.278 / 0.288; seeds 0 and 1,
+#: benchmarks/results/hmc_fun.md), so whether to pass messages is searched.
 HMC_SEARCH: tuple[dict[str, Any], ...] = (
     {},
     {"model": {"rounds": 0}},
