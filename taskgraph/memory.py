@@ -5,8 +5,9 @@ On Linux, glibc hands every allocation above its mmap threshold (which adapts, u
 that, such as the ``T * D * F`` task projections of a Gene Ontology hierarchy (4,130
 tasks x 512 x 8 floats = 68 MB, plus its gradient and Adam's buffers), then gets fresh
 pages from the kernel on every training step and pays a page fault per 4 KiB page
-before it can write them. On a 2-core virtual machine this doubled the time of a
-``seq_GO`` epoch (17.9 s against 8.8 s with freed memory kept).
+before it can write them. On a 2-core virtual machine a train step of such a model
+took 269 ms with glibc's defaults and 145 ms with freed memory kept
+(``benchmarks/memory_reuse.py``).
 
 :func:`reuse_freed_memory` raises glibc's thresholds with ``mallopt`` so that freed
 blocks stay in the heap and are reused. The price is that the process keeps its peak
