@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 __all__ = [
     "machine_info", "random_dag_tasks", "layered_dag", "hierarchy_dict", "compare",
     "Timing", "Table", "fmt_time", "fmt_bytes", "paired_ratio", "peak_tensor_bytes",
+    "emit",
 ]
 
 
@@ -245,3 +246,12 @@ def peak_tensor_bytes(fn: Callable[[], object]) -> tuple[int, object]:
     with Tracker():
         result = fn()
     return state["peak"], result
+
+
+def emit(lines: Sequence[str], out: str | None) -> None:
+    """Print the report's markdown lines, and write them to ``out`` when given."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text)

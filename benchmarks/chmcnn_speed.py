@@ -33,7 +33,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import machine_info  # noqa: E402
+from _common import emit, machine_info  # noqa: E402
 
 DEFAULT_ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "hmc")
 
@@ -152,11 +152,7 @@ def main() -> int:
         lines.append(f"| {name} | {Y.shape[1]:,} | {len(X):,} | {base:.1f} | {ours:.1f} | "
                      f"{base / ours:.1f}x | {13 * base / 60:.0f} / {177 * base / 60:.0f} min |")
         print(lines[-1], file=sys.stderr, flush=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text)
+    emit(lines, args.out)
     return 0
 
 

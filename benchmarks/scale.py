@@ -40,7 +40,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import machine_info  # noqa: E402
+from _common import emit, machine_info  # noqa: E402
 from load_hierarchy import generate_dag_yaml  # noqa: E402
 
 COLUMNS = ("load_s", "compile_s", "step_s", "predict_s", "save_load_s", "peak_gib")
@@ -218,11 +218,7 @@ def main() -> int:
               "automatic projection rank drops (104 -> 16) and the message-passing rounds "
               "start to be recomputed in the backward pass (above 2**25 embedding "
               "elements), which trades step time for memory."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text)
+    emit(lines, args.out)
     return 0
 
 
