@@ -77,14 +77,9 @@ def save(model: nn.Module, path: str | os.PathLike, *, extra: dict[str, Any] | N
 
 
 def _read(path: str) -> dict[str, Any]:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # a damaged archive fails in many ways; all mean "damaged"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not a readable taskgraph checkpoint (truncated, corrupt, "
-                              f"or not made by taskgraph.save): {type(err).__name__}: {first[:200]}") from None
+    from taskgraph.train.state import safe_torch_load
+
+    payload = safe_torch_load(path, "taskgraph checkpoint")
     if not isinstance(payload, dict) or not {"meta_json", "state_dict", "sha256"} <= set(payload):
         raise CheckpointError(f"{path}: not a taskgraph checkpoint (no taskgraph metadata)")
     try:

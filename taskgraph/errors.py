@@ -36,6 +36,7 @@ __all__ = [
     "YAMLSyntaxError",
     "SchemaError",
     "CycleError",
+    "HierarchyNotFoundError",
     "CheckpointError",
     "DataError",
     "Problem",
@@ -133,6 +134,15 @@ class SchemaError(HierarchyError):
 
 class CycleError(HierarchyError):
     """The task graph has a cycle; the message prints it (``a -> b -> a``)."""
+
+
+class HierarchyNotFoundError(HierarchyError, FileNotFoundError):
+    """A hierarchy file does not exist (also a ``FileNotFoundError``: it is no syntax error).
+
+    >>> err = HierarchyNotFoundError("missing.yaml: no such file")
+    >>> isinstance(err, FileNotFoundError), isinstance(err, HierarchyError)
+    (True, True)
+    """
 
 
 class CheckpointError(TaskGraphError, ValueError):

@@ -22,6 +22,8 @@ import os
 import pathlib
 from typing import Any
 
+from taskgraph.cli.options import integer, output_file
+
 __all__ = ["add_draw", "add_report", "run_draw", "run_report", "default_output"]
 
 _MODEL_EXTENSIONS = (".pt", ".pth")
@@ -36,11 +38,12 @@ def add_draw(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="hierarchy YAML or saved model (.pt)")
     p.add_argument("-o", "--out", metavar="OUT",
                    help="output file; its extension picks .png, .svg, .pdf or .dot "
-                   "(default: FILE's name with .png, in the current folder)")
+                   "(default: FILE's name with .png, in the current folder); missing "
+                   "folders are created")
     p.add_argument("--root", metavar="TASK", help="draw only TASK and its descendants")
-    p.add_argument("--depth", type=int, metavar="N",
+    p.add_argument("--depth", type=integer(low=0), metavar="N",
                    help="draw only N levels below the root(s)")
-    p.add_argument("--max-nodes", type=int, default=200, metavar="N",
+    p.add_argument("--max-nodes", type=integer(low=1), default=200, metavar="N",
                    help="most boxes in one picture (default 200)")
     p.add_argument("--directions", choices=["down", "up", "both"], default="down",
                    help="with a model: which synapses the edges show (default down)")
@@ -56,10 +59,11 @@ def add_report(sub: Any) -> argparse.ArgumentParser:
         "the task graph, metrics, training curves, calibration and synapses of a folder "
         "written by 'taskgraph train' or 'taskgraph demo'.")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("-o", "--out", metavar="OUT", help="HTML file (default RUN_DIR/report.html)")
+    p.add_argument("-o", "--out", metavar="OUT", help="HTML file (default RUN_DIR/report.html; "
+                   "missing folders are created)")
     p.add_argument("--data", metavar="FILE",
                    help="labelled data (.csv, .npz) for reliability diagrams")
-    p.add_argument("--samples", type=int, default=0,
+    p.add_argument("--samples", type=integer(low=0), default=0,
                    help="MC samples for the reliability diagrams (default 0)")
     p.add_argument("--title", help="page title (default: the hierarchy's name)")
     p.set_defaults(run=run_report)
@@ -90,6 +94,7 @@ def run_draw(args: argparse.Namespace) -> int:
 
     out = args.out or default_output(args.file)
     check_output(out)  # a bad extension is reported before any loading
+    output_file(out)
     drawing = draw(_source(args.file), out, root=args.root, depth=args.depth,
                    max_nodes=args.max_nodes, title=args.title, directions=args.directions)
     g = drawing.view.graph
@@ -105,10 +110,13 @@ def run_report(args: argparse.Namespace) -> int:
     from taskgraph.errors import DataError
     from taskgraph.viz import write_report
 
-    if args.samples < 0:
-        raise DataError(f"--samples: expected a non-negative number, got {args.samples}")
     if not os.path.isdir(args.run_dir):
+        if os.path.exists(args.run_dir):
+            raise DataError(f"RUN_DIR {args.run_dir}: is a file; name the folder written by "
+                            "'taskgraph train' or 'taskgraph demo'")
         raise FileNotFoundError(2, "No such directory", args.run_dir)
+    if args.out:
+        output_file(args.out)
     model = loader = None
     if args.data:
         import taskgraph as tg

@@ -35,7 +35,8 @@ def add_import(sub: Any) -> argparse.ArgumentParser:
     icd.add_argument("--no-extensions", dest="extensions", action="store_false",
                      help="leave out the 7th-character extended codes")
     for k in (arff, obo, wn, icd):
-        k.add_argument("-o", "--out", metavar="OUT", help="YAML file to write (default: stdout)")
+        k.add_argument("-o", "--out", metavar="OUT", help="YAML file to write (default: "
+                       "stdout; missing folders are created)")
         k.add_argument("--name", help="the hierarchy's name (default: from the file name)")
     p.set_defaults(run=run_import)
     return p
@@ -43,7 +44,10 @@ def add_import(sub: Any) -> argparse.ArgumentParser:
 
 def run_import(args: argparse.Namespace) -> int:
     from taskgraph import importers
+    from taskgraph.cli.options import output_file
 
+    if args.out:  # checked before a long import
+        output_file(args.out)
     if args.kind == "arff":
         h = importers.import_arff(args.file, name=args.name)
     elif args.kind == "obo":

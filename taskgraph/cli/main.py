@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from taskgraph.errors import TaskGraphError
 
@@ -41,13 +41,21 @@ COMMANDS: list[tuple[str, str]] = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error: ``taskgraph train: error: argument --lr:
+    expected a finite number > 0, got '-1' (see 'taskgraph train --help')``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_INVALID, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, one sub-parser per command."""
     import importlib
 
     from taskgraph import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="taskgraph",
         description="Hierarchical multi-task learning with stochastic synapses.")
     parser.add_argument("--version", action="version", version=f"taskgraph {__version__}")
@@ -62,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 invalid input)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_INVALID
     try:
         return int(args.run(args) or EXIT_OK)
     except TaskGraphError as err:

@@ -30,7 +30,7 @@ import networkx as nx
 import yaml
 
 from taskgraph.atomic import write_text_atomic
-from taskgraph.errors import HierarchyError, Problem
+from taskgraph.errors import HierarchyError, HierarchyNotFoundError, Problem
 from taskgraph.hierarchy.specs import EdgeSpec, ModelSpec, SynapseSpec, TaskSpec, spec_to_dict
 from taskgraph.hierarchy.validate import validate
 from taskgraph.hierarchy.yaml_source import MAX_BYTES, YAMLDocument, read_yaml
@@ -280,6 +280,9 @@ def _load(source: Any, max_bytes: int) -> Hierarchy:
     elif isinstance(source, os.PathLike) or (isinstance(source, str)
                                              and _looks_like_path(source)):
         source_name = os.fspath(source)
+        if not os.path.exists(source_name):
+            raise HierarchyNotFoundError([Problem("no such file", file=source_name,
+                                                  kind="syntax")])
         doc = read_yaml(pathlib.Path(source_name), name=source_name, max_bytes=max_bytes)
     elif isinstance(source, str):
         doc = read_yaml(source, max_bytes=max_bytes)

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -65,7 +66,8 @@ def run_epoch(net: nn.Module, model: Any, loader: Any, optimizer: torch.optim.Op
             total = res.total
         if not torch.isfinite(total):
             raise TaskGraphError(f"training diverged at epoch {epoch}, step {step}: the loss "
-                                 f"is {float(total)}; lower the learning rate or check the data")
+                                 f"is {float(total.detach())}; lower the learning rate or "
+                                 "check the data")
         if weighting == "pcgrad":
             scale = weights.sum().clamp_min(1e-12)
             pcgrad_backward(res.per_task * weights / scale, res.labelled, shared, own,
@@ -94,9 +96,16 @@ def run_epoch(net: nn.Module, model: Any, loader: Any, optimizer: torch.optim.Op
         task_sums += (res.per_task.detach() * res.labelled).to(torch.float64)
         task_counts += res.labelled.to(torch.float64)
         if show and batches % 10 == 0:
-            bar.set_postfix(loss=f"{float(total):.4f}")
+            bar.set_postfix(loss=f"{float(total.detach()):.4f}")
     if batches == 0:
         raise DataError("fit: the training loader yields no batches")
+    # a last step can leave inf / NaN weights behind a finite loss: refuse them here
+    # rather than hand a broken model to validation, evaluation or save
+    bad = next((name for name, p in model.named_parameters()
+                if not bool(torch.isfinite(p).all())), None)
+    if bad is not None:
+        raise TaskGraphError(f"training diverged in epoch {epoch}: parameter {bad!r} is no "
+                             "longer finite; lower the learning rate or check the data")
     sums, task_sums, task_counts = reduce(sums), reduce(task_sums), reduce(task_counts)
     n = float(sums[3])
     record: dict[str, Any] = {"loss": float(sums[0]) / n, "data": float(sums[1]) / n,
@@ -128,6 +137,9 @@ def validate_epoch(model: Any, loader: Any, device: torch.device, dataset_size: 
         model.train(was_training)
     if count == 0:
         raise DataError("fit: the validation loader yields no batches")
+    if not math.isfinite(total):
+        raise TaskGraphError(f"training diverged: the validation loss is {total / count}; "
+                             "lower the learning rate or check the data")
     record: dict[str, Any] = {"val_loss": total / count, "val_data": data / count}
     if metrics:
         try:

@@ -25,7 +25,7 @@ import torch
 
 from taskgraph.errors import CheckpointError
 
-__all__ = ["capture_rng", "restore_rng", "write_atomic", "read_checkpoint"]
+__all__ = ["capture_rng", "restore_rng", "write_atomic", "read_checkpoint", "safe_torch_load"]
 
 
 def capture_rng(*generators: torch.Generator | None) -> dict[str, Any]:
@@ -74,20 +74,52 @@ def write_atomic(payload: dict[str, Any], path: str | os.PathLike) -> None:
             os.remove(tmp)
 
 
+def safe_torch_load(path: str | os.PathLike, what: str) -> Any:
+    """``torch.load(path, weights_only=True)`` with one clear message for a bad file.
+
+    ``what`` names the expected file in messages (``"taskgraph checkpoint"``). An empty
+    file, a file that is not a torch archive (text, say), a damaged archive and one that
+    holds objects other than tensors and plain data (which taskgraph never unpickles)
+    each raise a :class:`CheckpointError` naming the file.
+
+    >>> import tempfile
+    >>> path = tempfile.mkdtemp() + "/notes.pt"
+    >>> _ = open(path, "w").write("hello")
+    >>> safe_torch_load(path, "taskgraph checkpoint")
+    Traceback (most recent call last):
+    ...
+    taskgraph.errors.CheckpointError: .../notes.pt: not a taskgraph checkpoint: not a torch archive (it starts with 'hello', text)
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as fh:  # a missing file stays a FileNotFoundError
+        head = fh.read(16)
+    if not head:
+        raise CheckpointError(f"{path}: not a {what}: the file is empty")
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # zip / legacy pickle
+        text = head.decode("utf-8", "replace")
+        kind = ", text" if text.isprintable() else ""
+        raise CheckpointError(f"{path}: not a {what}: not a torch archive (it starts with "
+                              f"{text[:8]!r}{kind})")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a damaged archive fails in many ways; all mean "damaged"
+        message = str(err).strip()
+        if "weights_only" in message or "Unsupported global" in message:
+            reason = ("it holds Python objects other than tensors and plain data, which "
+                      "taskgraph does not load")
+        else:
+            first = message.splitlines()[0][:200] if message else ""
+            reason = f"truncated or corrupt ({type(err).__name__}{': ' + first if first else ''})"
+        raise CheckpointError(f"{path}: not a readable {what}: {reason}") from None
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a training checkpoint safely (``weights_only=True``).
 
     Raises:
         CheckpointError: the file is unreadable or not a taskgraph training checkpoint.
     """
-    try:
-        payload = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # any unpickling / zip failure means a damaged file
-        raise CheckpointError(f"{os.fspath(path)}: not a readable training checkpoint "
-                              f"({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''})"
-                              ) from None
+    payload = safe_torch_load(path, "taskgraph training checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != "taskgraph-training":
         raise CheckpointError(f"{os.fspath(path)}: not a taskgraph training checkpoint")
     return payload

@@ -35,7 +35,10 @@ def zoo_csv(path: Path, n: int, seed: int, bad_species: str | None = None) -> st
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's usage errors (bad option values)
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -554,7 +554,9 @@ def test_path_that_does_not_exist(tmp_path):
     path = tmp_path / "missing.yaml"
     p = only(error_of(path))
     assert p.file == str(path)
-    assert "cannot read file" in p.message
+    assert p.message == "no such file"
+    with pytest.raises(FileNotFoundError):  # a missing file is no syntax error
+        load_hierarchy(path)
     p = only(error_of(str(path)))
     assert p.file == str(path)
 
