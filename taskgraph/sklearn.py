@@ -7,11 +7,15 @@ every scikit-learn classifier). With fewer distinct labels than the task has cla
 the model's first ``len(classes_)`` classes are used, their probabilities renormalised.
 
 **Any other hierarchy**: ``y`` holds the :func:`~taskgraph.train.data.target_columns`
-in hierarchy order: one column per binary (0/1), multiclass (class index or name) or
-regression task, K 0/1 columns per multilabel task; -1 or NaN is a missing label (only
-NaN for regression). ``classes_`` has one entry per task: ``[0, 1]``, ``arange(K)``
-(multiclass, multilabel) or ``None`` (regression). ``predict`` returns those columns
-(multiclass labels decoded consistently with ``class_parents``); ``predict_proba`` a
+in hierarchy order: one column per binary (0/1, or yes/no, true/false), multiclass (class
+index or name) or regression task, K 0/1 columns per multilabel task; -1, NaN or None is
+a missing label (only NaN for regression). ``classes_`` has one entry per task, the
+labels its column was given in (:func:`~taskgraph.sklearn_labels.column_classes`):
+``[0, 1]`` or e.g. ``['no', 'yes']`` (binary), the class names or ``arange(K)``
+(multiclass), ``arange(K)`` (multilabel), ``None`` (regression). ``predict`` returns
+those columns in those labels (multiclass classes decoded consistently with
+``class_parents``; a class that fits no parent class is -1, or None among names): an
+int or float array, an object array when some column holds names. ``predict_proba`` a
 list aligned with ``classes_``: ``(n, 2)`` binary, ``(n, K)`` multiclass, ``(n, K)``
 independent label probabilities for multilabel, ``None`` for regression (its values come
 from ``predict``). ``score``: the mean over classification tasks of each task's accuracy
@@ -47,15 +51,15 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import (check_consistent_length, check_is_fitted, column_or_1d,
-                                      validate_data)
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
-from taskgraph.hierarchy import Hierarchy, TaskSpec, load_hierarchy
+from taskgraph.hierarchy import Hierarchy, load_hierarchy
 from taskgraph.model.compile import compile as compile_model
 from taskgraph.model.config import ModelConfig
 from taskgraph.model.model import TaskGraphModel
-from taskgraph.train.data import TaskDataset, encode_labels, make_loader, target_columns
+from taskgraph.sklearn_labels import (column_classes, decode_codes, encode_label_vector,
+                                      label_task, missing_labels, proba, target_matrix)
+from taskgraph.train.data import TaskDataset, make_loader, target_columns
 from taskgraph.train.fit import fit as train_model
 from taskgraph.train.weighting import WEIGHTINGS
 
@@ -105,86 +109,6 @@ def _private_rng(seed: int) -> Iterator[None]:
         finally:
             np.random.set_state(np_state)
             random.setstate(py_state)
-
-
-def _label_task(h: Hierarchy) -> TaskSpec | None:
-    """The task of a one-task binary / multiclass hierarchy (plain label mode)."""
-    spec = next(iter(h.tasks.values()))  # a hierarchy has at least one task
-    return spec if len(h) == 1 and spec.type in ("binary", "multiclass") else None
-
-
-def _missing_labels(y: np.ndarray) -> np.ndarray:
-    """NaN / None entries of a label vector (label mode)."""
-    if y.dtype.kind != "O":
-        return np.isnan(y) if y.dtype.kind == "f" else np.zeros(len(y), dtype=bool)
-    return np.array([v is None or (isinstance(v, float) and v != v) for v in y], dtype=bool)
-
-
-def _encode_labels(spec: TaskSpec, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``classes_`` and the class codes (NaN where missing) of a label vector."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = column_or_1d(y, warn=True)
-    if y.ndim != 1:
-        raise ValueError(f"y: expected shape (n,) or (n, 1) for the one task {spec.name!r}, "
-                         f"got {y.shape}")
-    missing = _missing_labels(y)
-    seen = y[~missing]
-    if seen.size == 0:
-        raise ValueError("y has no labels: every entry is missing (NaN or None)")
-    check_classification_targets(seen)
-    names = spec.classes if spec.type == "multiclass" and not spec.count_only else ()
-    if names and seen.dtype.kind in "OU" and set(np.unique(seen).tolist()) <= set(names):
-        classes = np.asarray(names, dtype=object)
-    else:
-        classes = unique_labels(seen)
-        K = 2 if spec.type == "binary" else spec.num_outputs
-        if len(classes) > K:
-            raise ValueError(f"y has {len(classes)} classes, but task {spec.name!r} has {K}: "
-                             f"{classes[:10].tolist()}")
-    order = np.argsort(classes)
-    codes = np.full(len(y), np.nan)
-    codes[~missing] = order[np.searchsorted(classes, seen, sorter=order)]
-    return classes, codes
-
-
-def _target_matrix(h: Hierarchy, y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``y`` as a float matrix of target columns, checked per column, and its labelled
-    entries (not NaN, and not -1 outside regression)."""
-    columns = target_columns(h)
-    width = sum(w for _, w in columns)
-    y = np.asarray(y)
-    y = y[:, None] if y.ndim == 1 and width == 1 else y
-    if y.shape != (n, width):
-        names = ", ".join(name for name, _ in columns)[:200]
-        raise ValueError(f"y: expected shape ({n}, {width}), one column per target "
-                         f"({names}), got {y.shape}")
-    out, known, start = np.empty((n, width)), np.empty((n, width), dtype=bool), 0
-    for name, w in columns:
-        block = y[:, start:start + w]
-        out[:, start:start + w] = (encode_labels(h, name, block[:, 0].tolist())[:, None]
-                                   if y.dtype.kind in "OUS" and w == 1 else block)
-        spec, v = h[name], out[:, start:start + w]
-        known[:, start:start + w] = ~np.isnan(v) & ((v != -1) | (spec.type == "regression"))
-        if spec.type == "regression":
-            bad, what = np.isinf(v), "a finite value or NaN"
-        elif spec.type == "multiclass":
-            K = spec.num_outputs
-            bad = ~np.isnan(v) & (v != -1) & ((v < 0) | (v >= K) | (v != np.round(v)))
-            what = f"a class index in 0..{K - 1}, -1 or NaN"
-        else:
-            bad, what = ~np.isnan(v) & ~np.isin(v, (-1, 0, 1)), "0, 1, -1 or NaN"
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            label = f"task {name!r}" + (f" (column {c} of {w})" if w > 1 else "")
-            raise ValueError(f"y: {label}, row {r}: expected {what}, got {v[r, c]:g}")
-        start += w
-    return out, known
-
-
-def _proba(p: np.ndarray) -> np.ndarray:
-    """Probabilities as float64 columns: a binary task's ``(n,)`` becomes ``(n, 2)``."""
-    return np.stack([1 - p, p], axis=1).astype(np.float64) if p.ndim == 1 else p.astype(np.float64)
 
 
 class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
@@ -248,15 +172,13 @@ class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
                              f"target y is None.")
         X = self._check_X(X, reset=True)
         check_consistent_length(X, y)
-        if _label_task(h) is not None:
-            self.classes_, targets = _encode_labels(_label_task(h), y)
+        if label_task(h) is not None:
+            self.classes_, targets = encode_label_vector(label_task(h), y)
         else:
-            targets, known = _target_matrix(h, y, len(X))
+            targets, known = target_matrix(h, y, len(X))
             if not known.any():
                 raise ValueError("y has no labels: every entry is missing (-1 or NaN)")
-            self.classes_ = [np.array([0, 1]) if s.type == "binary" else None
-                             if s.type == "regression" else np.arange(s.num_outputs)
-                             for s in h.tasks.values()]
+            self.classes_ = column_classes(h, y)
         overrides = {k: getattr(self, k) for k in ("task_dim", "rounds")
                      if getattr(self, k) is not None}
         if self.hidden is not None:
@@ -305,28 +227,41 @@ class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
         return out
 
     def _label_proba(self, pred: dict[str, np.ndarray]) -> np.ndarray:
-        full = _proba(pred["probs"])[:, :len(self.classes_)]
+        full = proba(pred["probs"])[:, :len(self.classes_)]
         return full / np.maximum(full.sum(axis=1, keepdims=True), 1e-300)
 
+    def _predict_codes(self, pred: dict[str, dict[str, np.ndarray]]) -> list[np.ndarray]:
+        """Per task its predicted target columns as numbers: ``(n, width)`` each."""
+        cols = [pred[n].get("value", pred[n].get("label")) for n in self.hierarchy_.task_names]
+        return [c.reshape(len(c), -1) for c in cols]
+
     def predict(self, X: Any) -> np.ndarray:
-        """Labels (one-task hierarchy: 1-D) or the ``(n, C)`` target columns."""
+        """Labels (one-task hierarchy: 1-D), or the ``(n, C)`` target columns in the labels
+        ``y`` had (an object array when a column was given as class names)."""
         pred = self._predict_tasks(X, self.samples)
-        task = _label_task(self.hierarchy_)
+        task = label_task(self.hierarchy_)
         if task is not None:
             return self.classes_[self._label_proba(pred[task.name]).argmax(axis=1)]
-        cols = [pred[n].get("value", pred[n].get("label")) for n in self.hierarchy_.task_names]
-        out = np.concatenate([c.reshape(len(c), -1) for c in cols], axis=1)
-        out = out.astype(np.float64 if any("value" in p for p in pred.values()) else np.int64)
+        codes = self._predict_codes(pred)
+        if any(c is not None and c.dtype == object for c in self.classes_):
+            # labels as given: class names (None: no class fits), ints, floats
+            out = np.concatenate([b.astype(np.float64).astype(object) if c is None
+                                  else decode_codes(c, b[:, 0])[:, None] if c.dtype == object
+                                  else b.astype(np.int64).astype(object)
+                                  for c, b in zip(self.classes_, codes)], axis=1)
+        else:
+            numeric = np.float64 if any("value" in p for p in pred.values()) else np.int64
+            out = np.concatenate(codes, axis=1).astype(numeric)
         return out[:, 0] if out.shape[1] == 1 else out
 
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities: one array (one-task hierarchy) or a list, one per task,
         ``None`` for a regression task. Raises ValueError if all tasks are regression."""
         pred = self._predict_tasks(X, self.samples)
-        task = _label_task(self.hierarchy_)
+        task = label_task(self.hierarchy_)
         if task is not None:
             return self._label_proba(pred[task.name])
-        out = [_proba(p["probs"]) if "probs" in p else None for p in pred.values()]
+        out = [proba(p["probs"]) if "probs" in p else None for p in pred.values()]
         if all(p is None for p in out):
             raise ValueError("predict_proba: every task of this hierarchy is a regression "
                              "task; use predict")
@@ -342,14 +277,18 @@ class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean over classification tasks of each task's accuracy on its labelled entries
         (one-task hierarchy: the plain accuracy, NaN / None labels skipped)."""
-        pred = self.predict(X)
-        check_consistent_length(pred, y)
-        w = np.ones(len(pred)) if sample_weight is None else np.asarray(sample_weight, float)
-        if _label_task(self.hierarchy_) is not None:
+        check_is_fitted(self)
+        if label_task(self.hierarchy_) is not None:
+            pred = self.predict(X)
+            check_consistent_length(pred, y)
+            w = np.ones(len(pred)) if sample_weight is None else np.asarray(sample_weight, float)
             y = np.asarray(y).reshape(len(pred))
-            known = ~_missing_labels(y)
+            known = ~missing_labels(y)
             return float(np.average(pred[known] == y[known], weights=w[known]))
-        (Y, labelled), P = _target_matrix(self.hierarchy_, y, len(pred)), pred.reshape(len(y), -1)
+        P = np.concatenate(self._predict_codes(self._predict_tasks(X, self.samples)), axis=1)
+        check_consistent_length(P, y)
+        w = np.ones(len(P)) if sample_weight is None else np.asarray(sample_weight, float)
+        Y, labelled = target_matrix(self.hierarchy_, y, len(P))  # names -> class codes
         w, scores, start = np.broadcast_to(w[:, None], Y.shape), [], 0
         for name, width in target_columns(self.hierarchy_):
             cols, start = slice(start, start + width), start + width
@@ -369,7 +308,7 @@ class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
         except (ValueError, TypeError, OSError):
             return tags
         tags.target_tags.multi_output = sum(w for _, w in target_columns(h)) > 1
-        task = _label_task(h)
+        task = label_task(h)
         tags.classifier_tags.multi_class = task is None or task.type == "multiclass"
         return tags
 

@@ -255,3 +255,71 @@ def test_data_errors():
         est.fit(X, Y)
     with pytest.raises(ValueError, match="no labels"):
         est.fit(np.ones((5, 6)), np.full((5, 4), np.nan))
+
+
+# -- predict answers in the labels y was given in ----------------------------------------
+@pytest.mark.parametrize("labels", [np.array(["ham", "spam", "eggs"]), np.array([30, 10, 20])])
+def test_one_task_predict_returns_the_fitted_labels(labels):
+    X = np.random.default_rng(2).normal(size=(150, 3))
+    y = labels[X[:, :3].argmax(axis=1)]  # an easy rule: the largest of three features
+    task = {"taskgraph": 1, "tasks": {"y": {"type": "multiclass", "classes": 3}}}
+    est = TaskGraphClassifier(task, epochs=20, random_state=0, **SMALL).fit(X, y)
+    assert est.classes_.tolist() == sorted(labels.tolist())
+    pred = est.predict(X)
+    assert pred.dtype.kind == labels.dtype.kind and set(pred.tolist()) <= set(labels.tolist())
+    assert (pred == y).mean() > 0.9  # the labels are not permuted
+    np.testing.assert_array_equal(pred, np.sort(labels)[est.predict_proba(X).argmax(axis=1)])
+
+
+def test_multi_task_predict_returns_class_names():
+    X, Y = animals_data(120)
+    numeric = TaskGraphClassifier(HIERARCHIES / "animals.yaml", epochs=6, random_state=0,
+                                  **SMALL).fit(X, Y)
+    diets = ["herbivore", "carnivore", "omnivore"]  # the YAML's class order
+    species = ["cat", "dog", "cow", "eagle"]
+    named = np.empty(Y.shape, dtype=object)
+    named[:, 0] = np.where(Y[:, 0] == 1, "yes", "no")
+    named[:, 1] = [None if d == -1 else diets[int(d)] for d in Y[:, 1]]
+    named[:, 2] = [species[int(s)] for s in Y[:, 2]]
+    named[:, 3] = Y[:, 3]
+    est = clone(numeric).fit(X, named)
+    assert [c.tolist() for c in est.classes_[:3]] == [["no", "yes"], diets, species]
+    assert est.classes_[3] is None
+    pred, codes = est.predict(X[:40]), numeric.predict(X[:40])
+    # the same targets after encoding, the same seed: the numeric fit's codes, named
+    assert pred.dtype == object and pred.shape == (40, 4)
+    assert pred[:, 0].tolist() == [["no", "yes"][int(c)] for c in codes[:, 0]]
+    assert pred[:, 1].tolist() == [diets[int(c)] if c >= 0 else None for c in codes[:, 1]]
+    assert pred[:, 2].tolist() == [species[int(c)] for c in codes[:, 2]]
+    np.testing.assert_array_equal(pred[:, 3].astype(float), codes[:, 3])
+    assert est.score(X, named) == numeric.score(X, Y)
+    assert est.score(X[:40], pred) == 1.0  # predictions read back as labels
+
+
+def test_binary_words_keep_their_spelling():
+    X = np.random.default_rng(3).normal(size=(40, 6))
+    _, Y = cells_data(40)
+    y = Y.astype(object)
+    y[:, 0] = np.where(Y[:, 0] == 1, "True", None)  # only one side given
+    est = TaskGraphClassifier(HIERARCHIES / "cell_functions.yaml", epochs=1, **SMALL)
+    assert est.fit(X, y).classes_[0].tolist() == ["False", "True"]
+    assert set(est.predict(X)[:, 0].tolist()) <= {"False", "True"}
+    assert [c.tolist() for c in est.classes_[1:]] == [[0, 1]] * 6
+
+
+def test_same_random_state_same_model_whatever_the_global_seed():
+    # animals: dropout, gaussian and bernoulli synapses: every random draw must be seeded
+    X, Y = animals_data(60)
+    est = TaskGraphClassifier(HIERARCHIES / "animals.yaml", epochs=2, random_state=7, **SMALL)
+    torch.manual_seed(1)
+    a = clone(est).fit(X, Y)
+    torch.manual_seed(2)
+    state = torch.get_rng_state()
+    b = clone(est).fit(X, Y)
+    assert torch.equal(torch.get_rng_state(), state)  # fork_rng: the global state is kept
+    for (name, p), q in zip(a.model_.state_dict().items(), b.model_.state_dict().values()):
+        assert torch.equal(p, q), name
+    for p, q in zip(a.predict_proba(X)[:3], b.predict_proba(X)[:3]):
+        np.testing.assert_array_equal(p, q)
+    c = clone(est).set_params(random_state=8).fit(X, Y)
+    assert not np.array_equal(a.predict_proba(X)[2], c.predict_proba(X)[2])

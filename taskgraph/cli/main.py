@@ -34,6 +34,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("taskgraph.cli.hierarchy_commands", "add_info"),
     ("taskgraph.cli.train_commands", "add_train"),
     ("taskgraph.cli.train_commands", "add_evaluate"),
+    ("taskgraph.cli.predict_command", "add_predict"),
     ("taskgraph.cli.import_commands", "add_import"),
     ("taskgraph.cli.demo_command", "add_demo"),
     ("taskgraph.cli.draw_commands", "add_draw"),
