@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import taskgraph as tg
 from taskgraph.train import TaskDataset, split_batch, target_columns
+from taskgraph.train.data import MAX_PROBLEMS, encode_labels, label_counts
 
 NAN = float("nan")
 
@@ -115,7 +116,7 @@ def test_label_outside_the_classes_names_task_value_and_suggestion(animals):
     message = str(err.value)
     assert "'diet'" in message and "'carnivor'" in message
     assert "did you mean 'carnivore'" in message
-    assert "row 1" in message
+    assert message.startswith("row 1 (0-based): multiclass task 'diet' expects")
 
 
 @pytest.mark.parametrize("task,labels,needle", [
@@ -130,13 +131,104 @@ def test_bad_labels_raise_data_error(animals, task, labels, needle):
     assert repr(task) in str(err.value) and needle in str(err.value)
 
 
+def test_every_bad_label_in_a_mapping_is_reported(animals):
+    with pytest.raises(tg.DataError) as err:
+        TaskDataset(np.zeros((4, 1)), {
+            "mammal": [1, "maybe", 0, 2],
+            "diet": ["herbivore", 1.5, "carnivor", 3],
+            "weight_kg": [1.0, "heavy", math.inf, None],
+        }, animals)
+    diet = ("multiclass task 'diet' expects a class name (herbivore, carnivore, omnivore) "
+            "or an integer index 0..2, got")
+    assert str(err.value).split("\n") == [
+        "row 1 (0-based): binary task 'mammal' expects 0/1, true/false or yes/no, got 'maybe'",
+        "row 3 (0-based): binary task 'mammal' expects 0/1, true/false or yes/no, got 2",
+        f"row 1 (0-based): {diet} 1.5",
+        f"row 2 (0-based): {diet} 'carnivor' (did you mean 'carnivore'?)",
+        f"row 3 (0-based): {diet} 3",
+        "row 1 (0-based): regression task 'weight_kg' expects a number, got 'heavy'",
+        "row 2 (0-based): regression task 'weight_kg' expects a finite number (blank or NaN "
+        "for missing), got inf",
+    ]
+
+
+def test_numeric_arrays_are_checked_too(animals):
+    labels = np.array([0.0, 2.0, 7.0, -1.0, NAN, 0.5])
+    with pytest.raises(tg.DataError) as err:
+        TaskDataset(np.zeros((6, 1)), {"diet": labels}, animals)
+    lines = str(err.value).split("\n")
+    assert [line.split(":")[0] for line in lines] == ["row 2 (0-based)", "row 5 (0-based)"]
+    assert lines[0].endswith("got 7.0") and lines[1].endswith("got 0.5")
+
+
+def test_encode_labels_uses_the_callers_row_names(animals):
+    with pytest.raises(tg.DataError) as err:
+        encode_labels(animals, "mammal", ["yes", "no", "perhaps"],
+                      rows=["line 2", "line 4", "line 9"])
+    assert str(err.value) == ("line 9: binary task 'mammal' expects 0/1, true/false or "
+                              "yes/no, got 'perhaps'")
+
+
+def test_encode_labels_lists_at_most_twenty(animals):
+    assert MAX_PROBLEMS == 20
+    with pytest.raises(tg.DataError) as err:
+        encode_labels(animals, "species", ["cat"] + ["lion"] * 30)
+    lines = str(err.value).split("\n")
+    assert len(lines) == 21 and lines[-1] == "... and 10 more problem(s) not shown"
+    assert lines[0].startswith("row 1 (0-based): ") and lines[19].startswith("row 20 (0-based)")
+
+
+def test_multilabel_and_multi_output_labels_in_a_mapping():
+    h = tg.load_hierarchy({"taskgraph": 1, "tasks": {
+        "tags": {"type": "multilabel", "classes": ["red", "round"]},
+        "pos": {"type": "regression", "outputs": 2}}})
+    ds = TaskDataset(np.zeros((2, 1)), {"tags": [[1, -1], [None, 0]],
+                                        "pos": [["1.5", ""], [2, -3]]}, h)
+    assert _same(ds.targets, [[1, -1, 1.5, NAN], [NAN, 0, 2, -3]])
+    with pytest.raises(tg.DataError) as err:
+        TaskDataset(np.zeros((2, 1)), {"tags": [[1, "yes"], [2, 0]],
+                                       "pos": [["x", 0], [0, 0]]}, h)
+    assert str(err.value).split("\n") == [
+        "row 0 (0-based), class 'round': multilabel task 'tags' expects 0 or 1, got 'yes'",
+        "row 1 (0-based), class 'red': multilabel task 'tags' expects 0 or 1, got 2",
+        "row 0 (0-based), output 0: regression task 'pos' expects a number, got 'x'",
+    ]
+
+
+def test_every_unknown_task_is_named(animals):
+    with pytest.raises(tg.DataError) as err:
+        TaskDataset(np.zeros((1, 1)), {"dite": [0], "mammal": [1], "specie": ["cat"]}, animals)
+    lines = str(err.value).split("\n")
+    assert len(lines) == 2
+    assert "'dite'" in lines[0] and "did you mean 'diet'" in lines[0]
+    assert "'specie'" in lines[1] and "did you mean 'species'" in lines[1]
+
+
+def test_non_numeric_target_matrix(animals):
+    with pytest.raises(tg.DataError, match="not a numeric matrix"):
+        TaskDataset(np.zeros((1, 1)), [["cat", 0, 0, 0]], animals)
+
+
+def test_label_counts(animals):
+    # mammal: rows 0, 2; diet: none (-1 is missing); species: rows 0, 1;
+    # weight_kg: rows 0, 1, 2 (-1 is a value for regression)
+    y = np.array([[1, -1, 0, 4.0], [NAN, -1, 3, -1.0], [0, NAN, -1, 0.0]])
+    assert label_counts(TaskDataset(np.zeros((3, 1)), y, animals)) == {
+        "mammal": 2, "diet": 0, "species": 2, "weight_kg": 3}
+    h = tg.load_hierarchy({"taskgraph": 1, "tasks": {
+        "tags": {"type": "multilabel", "classes": ["red", "round"]},
+        "pos": {"type": "regression", "outputs": 2}}})
+    y = np.array([[-1, 0, NAN, 1.0], [-1, -1, NAN, NAN], [NAN, 1, -1, NAN]])
+    assert label_counts(TaskDataset(np.zeros((3, 1)), y, h)) == {"tags": 2, "pos": 2}
+
+
 @pytest.mark.parametrize("bad", [NAN, math.inf, -math.inf])
 def test_non_finite_features_name_the_row(animals, bad):
     x = np.zeros((6, 3))
     x[4, 2] = bad
-    with pytest.raises(tg.DataError, match=r"row 4\b"):
+    with pytest.raises(tg.DataError, match=r"row 4 \(0-based\)"):
         TaskDataset(x, None, animals)
-    with pytest.raises(tg.DataError, match=r"row 4\b"):
+    with pytest.raises(tg.DataError, match=r"row 4 \(0-based\)"):
         TaskDataset(torch.as_tensor(x), None, animals)
 
 
