@@ -6,9 +6,22 @@ r"""The multi-task loss: masked per-task losses, task weights, and the ELBO's KL
 
 :math:`\bar\ell_t` is task :math:`t`'s loss averaged over the :math:`n_t` examples of
 the batch that carry its label (binary and multilabel: BCE; multiclass: cross-entropy;
-regression: MSE); :math:`N` is the data-set size. Missing labels: ``-1`` (or NaN) for
-class tasks, NaN for regression, or the task absent from the ``targets`` mapping. With
-coherence, binary tasks train on C-HMCNN's MC loss.
+regression: MSE in standardized units, below); :math:`N` is the data-set size. Missing
+labels: ``-1`` (or NaN) for class tasks, NaN for regression, or the task absent from the
+``targets`` mapping. With coherence, binary tasks train on C-HMCNN's MC loss.
+
+Regression targets are standardized with the model's per-output statistics
+``target_loc`` and ``target_scale`` (:meth:`TaskGraphModel.fit_target_scaling`; ``fit``
+sets them from the training data), so a target in kilograms weighs as much as one in
+[0, 1]. Per example, over the known outputs :math:`i` of task :math:`t`,
+
+.. math::
+    L_t = \operatorname{mean}_{i \text{ known}}
+          \Big(\frac{y_i - \mathrm{loc}_i}{\mathrm{scale}_i} - f_i(x)\Big)^2
+
+i.e. ``L_t = mean over known outputs of ((y - loc)/scale - f(x))²``, where ``f(x)`` is
+the head output; predictions are ``loc + scale·f(x)`` in the targets' units (0 and 1,
+the identity, until statistics are set).
 
 Example:
     >>> import torch, taskgraph as tg
@@ -37,7 +50,8 @@ from taskgraph.hierarchy.schema import suggest
 from taskgraph.model.layout import TaskLayout
 from taskgraph.model.outputs import TaskOutputs
 
-__all__ = ["LossResult", "task_loss", "target_blocks"]
+__all__ = ["LossResult", "task_loss", "target_blocks", "regression_layout",
+           "regression_targets", "target_statistics"]
 
 
 @dataclass
@@ -135,6 +149,94 @@ def target_blocks(layout: TaskLayout, targets: Any, batch_size: int,
     return blocks
 
 
+def regression_layout(layout: TaskLayout) -> tuple[list[Tensor | None], list[str]]:
+    """Where each regression output sits among all regression outputs.
+
+    The R regression outputs are numbered in :func:`taskgraph.train.data.target_columns`
+    order (hierarchy order, a k-output task's outputs together), the order of the
+    model's ``target_loc`` and ``target_scale``.
+
+    Returns:
+        Per head group a ``(T_g, k)`` index into that numbering (``None`` for the other
+        kinds), and the R outputs' names (``task``, or ``task[i]`` for k > 1).
+
+    Example:
+        >>> from taskgraph.hierarchy import load_hierarchy
+        >>> h = load_hierarchy("taskgraph: 1\\ntasks:\\n  a: {type: regression, outputs: 2}\\n"
+        ...                    "  b: {type: binary}\\n  c: {type: regression}\\n")
+        >>> index, names = regression_layout(TaskLayout(h))
+        >>> [None if i is None else i.tolist() for i in index], names
+        ([None, [[2]], [[0, 1]]], ['a[0]', 'a[1]', 'c'])
+    """
+    start: dict[str, int] = {}
+    names: list[str] = []
+    for name in layout.names:  # once, at compile time
+        group = layout.groups[layout.where[name][0]]
+        if group.kind == "regression":
+            start[name] = len(names)
+            names += [name] if group.width == 1 else [f"{name}[{i}]" for i in range(group.width)]
+    index = [torch.tensor([[start[n] + i for i in range(grp.width)] for n in grp.names],
+                          dtype=torch.long) if grp.kind == "regression" else None
+             for grp in layout.groups]
+    return index, names
+
+
+def _num_rows(targets: Any) -> int:
+    if isinstance(targets, Mapping):
+        if not targets:
+            return 0
+        name, first = next(iter(targets.items()))
+        t = _as_tensor(first, name)
+    else:
+        t = _as_tensor(targets, "<matrix>")
+    return int(t.shape[0]) if t.dim() else 1
+
+
+def regression_targets(layout: TaskLayout, index: list[Tensor | None], targets: Any) -> Tensor:
+    """The regression targets in ``targets`` (a matrix or mapping, as :func:`target_blocks`
+    takes) as one ``(N, R)`` float matrix on the CPU, in :func:`regression_layout` order,
+    NaN where missing.
+
+    Raises:
+        DataError: a wrong shape or an infinite regression target (task and example named).
+    """
+    n = _num_rows(targets)
+    blocks = target_blocks(layout, targets, n, torch.device("cpu"))
+    R = sum(i.numel() for i in index if i is not None)
+    out = torch.full((n, R), float("nan"))  # (N, R)
+    for g, idx in enumerate(index):
+        if idx is not None:
+            t = blocks[g]  # (N, T_g, k)
+            if torch.isinf(t).any():
+                raise _bad(layout, g, torch.isinf(t), t, "expected a finite value or NaN")
+            out[:, idx.reshape(-1)] = t.reshape(n, idx.numel())
+    return out
+
+
+def target_statistics(y: Tensor) -> tuple[Tensor, Tensor]:
+    """Per column of ``y`` ``(N, R)``: the mean and the population standard deviation
+    (divisor n, as scikit-learn's ``StandardScaler``) of its known (non-NaN) values.
+
+    A column with no known value gets loc 0 and scale 1, a constant column scale 1. The
+    sums run over each column sorted, in float64, so the result does not depend on the
+    order of the rows (a shuffled loader gives the same statistics as the data set).
+
+    Example:
+        >>> y = torch.tensor([[1000.0], [float("nan")], [3000.0], [2000.0]])
+        >>> loc, scale = target_statistics(y)
+        >>> loc.tolist(), round(scale.item(), 3)  # 1000 * sqrt(2/3)
+        ([2000.0], 816.497)
+    """
+    y = torch.as_tensor(y, dtype=torch.float64).sort(0).values  # NaN last, (N, R)
+    known = ~torch.isnan(y)
+    n = known.sum(0).clamp(min=1)  # (R,)
+    zero = torch.zeros((), dtype=y.dtype)
+    loc = torch.where(known, y, zero).sum(0) / n
+    var = torch.where(known, (y - loc) ** 2, zero).sum(0) / n
+    scale = var.sqrt()
+    return loc, torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
 def _bad(layout: TaskLayout, g: int, bad: Tensor, values: Tensor, what: str) -> DataError:
     """A DataError naming the task, example and value of the first ``True`` in ``bad``."""
     where = bad.nonzero()[0]
@@ -145,8 +247,12 @@ def _bad(layout: TaskLayout, g: int, bad: Tensor, values: Tensor, what: str) -> 
 
 
 def _group_loss(layout: TaskLayout, g: int, logits: Tensor, t: Tensor,
-                coherence: Any, raw: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Per-task loss sums and label counts of one group: two (T_g,) tensors."""
+                coherence: Any, raw: Tensor | None,
+                scaling: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    """Per-task loss sums and label counts of one group: two (T_g,) tensors.
+
+    ``scaling``: a regression group's ``(loc, scale)``, each (T_g, k).
+    """
     kind, width = layout.groups[g].kind, layout.groups[g].width
     missing = torch.isnan(t)  # (B, T_g, W)
     if kind != "regression":
@@ -155,6 +261,8 @@ def _group_loss(layout: TaskLayout, g: int, logits: Tensor, t: Tensor,
     if kind == "regression":
         if torch.isinf(t).any():
             raise _bad(layout, g, torch.isinf(t), t, "expected a finite value or NaN")
+        if scaling is not None:  # standardized units: (y - loc) / scale
+            t = (t - scaling[0].to(t.dtype)) / scaling[1].to(t.dtype)  # (B, T_g, k)
         err = (logits - torch.where(known, t, torch.zeros_like(t))) ** 2  # (B, T_g, k)
         loss = torch.where(known, err, torch.zeros_like(err))
         per_example = loss.sum(-1) / known.sum(-1).clamp(min=1)  # mean over labelled outputs
@@ -190,6 +298,10 @@ def task_loss(model: Any, outputs: TaskOutputs, targets: Any, *,
               task_weights: Tensor | None = None) -> LossResult:
     """The loss of ``outputs`` against ``targets`` (see the module docstring).
 
+    A regression task's term is ``L_t = mean over known outputs of
+    ((y - loc)/scale - f(x))²`` with the model's ``target_loc`` / ``target_scale``, so
+    it is the MSE in standardized units; predictions are ``loc + scale·f(x)``.
+
     Args:
         model: the :class:`TaskGraphModel` that produced ``outputs``.
         outputs: its :class:`TaskOutputs`.
@@ -210,7 +322,8 @@ def task_loss(model: Any, outputs: TaskOutputs, targets: Any, *,
     counts = torch.zeros(T, device=device, dtype=torch.long)
     for g, (logits, t) in enumerate(zip(outputs.blocks, blocks)):
         coherence = model.coherence if g == layout.binary_group else None
-        s, c = _group_loss(layout, g, logits, t, coherence, outputs.raw_binary)
+        scaling = model.target_scaling(g) if layout.groups[g].kind == "regression" else None
+        s, c = _group_loss(layout, g, logits, t, coherence, outputs.raw_binary, scaling)
         idx = getattr(model, f"group_index_{g}")
         sums = sums.index_add(0, idx, s.to(sums.dtype))
         counts = counts.index_add(0, idx, c.to(counts.dtype))

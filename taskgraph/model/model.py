@@ -7,7 +7,12 @@ batched heads and optional coherence, reading top to bottom.
     H^{l+1} = \mathrm{norm}\Big(H^l + \sigma\big(\sum_{s \to t} w_{st}\, M_{dir}(H^l_s)\big)\Big),
     \quad y_t = \mathrm{head}_t(H^L_t)
 
-with :math:`w_{st} \sim q(w_{st})` sampled per example in training.
+with :math:`w_{st} \sim q(w_{st})` sampled per example in training. Regression heads
+work in standardized units: with the per-output buffers ``target_loc`` and
+``target_scale`` (identity until :meth:`~TaskGraphModel.fit_target_scaling` or ``fit``
+sets them), ``model(x)`` returns :math:`f(x)`, the loss compares it with
+:math:`(y - \mathrm{loc}) / \mathrm{scale}`, and ``predict`` returns
+:math:`\mathrm{loc} + \mathrm{scale} \cdot f(x)` in the targets' units.
 
 Example:
     >>> import torch, taskgraph as tg
@@ -23,12 +28,15 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import torch
+import numpy as np
 from torch import Tensor, nn
 
+from taskgraph.errors import DataError
 from taskgraph.hierarchy import Hierarchy
 from taskgraph.model.config import ModelConfig
 from taskgraph.model.encoder import MLPEncoder
 from taskgraph.model.layout import TaskLayout, edge_synapse_specs
+from taskgraph.model.loss import regression_layout, regression_targets, target_statistics
 from taskgraph.model.outputs import TaskOutputs
 from taskgraph.nn.coherence import Coherence
 from taskgraph.nn.message import HierarchyGNN
@@ -49,7 +57,13 @@ class TaskGraphModel(nn.Module):
 
     Shapes:
         input: whatever the encoder takes (``(B, in_features)`` for the MLP);
-        output: :class:`TaskOutputs`, task name -> logits.
+        output: :class:`TaskOutputs`, task name -> logits (regression: standardized
+        values, see :meth:`fit_target_scaling`).
+
+    Attributes:
+        target_loc, target_scale: ``(R,)`` buffers, the mean and std of each of the R
+            regression outputs (:attr:`regression_outputs` names them), saved with the
+            weights; 0 and 1 (no scaling) until set; ``None`` without regression tasks.
     """
 
     def __init__(self, hierarchy: Hierarchy, config: ModelConfig,
@@ -81,6 +95,15 @@ class TaskGraphModel(nn.Module):
         for g, group in enumerate(layout.groups):
             self.register_buffer(f"group_index_{g}", torch.tensor(group.tasks),
                                  persistent=False)  # (T_g,)
+        # Regression target scaling, one (loc, scale) per regression output: data
+        # statistics, not parameters (reset_parameters leaves them alone)
+        self._regression_index, self._regression_names = regression_layout(layout)
+        R = len(self._regression_names)  # no regression task: None, not in the state dict
+        self.register_buffer("target_loc", torch.zeros(R) if R else None)  # (R,)
+        self.register_buffer("target_scale", torch.ones(R) if R else None)  # (R,)
+        for g, idx in enumerate(self._regression_index):
+            if idx is not None:
+                self.register_buffer(f"target_index_{g}", idx, persistent=False)  # (T_g, k)
         # One group holding every task in order (e.g. a label hierarchy): no gather.
         self._whole = (len(layout.groups) == 1
                        and list(layout.groups[0].tasks) == list(range(T)))
@@ -157,7 +180,8 @@ class TaskGraphModel(nn.Module):
         return TaskOutputs(self.layout.groups, blocks, raw_binary=raw, where=self.layout.where)
 
     def forward(self, x: Any, *, sample: bool | None = None) -> TaskOutputs:
-        """Logits per task. ``sample`` (default: ``self.training``) draws the synapses."""
+        """Logits per task (regression: standardized). ``sample`` (default:
+        ``self.training``) draws the synapses."""
         z = self.encode(x, sample=sample)  # (B, D)
         h = self.embed(z, sample=sample)  # (B, T, F)
         h = self.propagate(h, sample=sample)  # (B, T, F)
@@ -190,6 +214,103 @@ class TaskGraphModel(nn.Module):
         from taskgraph.model.predict import predict
 
         return predict(self, x, samples=samples, chunk_size=chunk_size)
+
+    # -- regression target scaling ------------------------------------------------------
+    @property
+    def regression_outputs(self) -> list[str]:
+        """Names of the R regression outputs (``task`` or ``task[i]``), the order of
+        ``target_loc`` and ``target_scale`` (:func:`taskgraph.train.data.target_columns`)."""
+        return list(self._regression_names)
+
+    def target_scaling(self, g: int) -> tuple[Tensor, Tensor]:
+        """``(loc, scale)`` of regression head group ``g``: each (T_g, k).
+
+        Example:
+            >>> import taskgraph as tg
+            >>> model = tg.compile("hierarchies/animals.yaml", in_features=6, task_dim=4)
+            >>> g = model.layout.where["weight_kg"][0]
+            >>> [t.tolist() for t in model.set_target_scaling([70.0], [25.0]).target_scaling(g)]
+            [[[70.0]], [[25.0]]]
+        """
+        idx = getattr(self, f"target_index_{g}")  # (T_g, k)
+        return self.target_loc[idx], self.target_scale[idx]
+
+    def set_target_scaling(self, loc: Any, scale: Any) -> "TaskGraphModel":
+        """Set the regression outputs' ``loc`` and ``scale`` (R values each); returns self.
+
+        Example:
+            >>> import taskgraph as tg
+            >>> model = tg.compile("hierarchies/animals.yaml", in_features=6, task_dim=4)
+            >>> model.set_target_scaling([70.0], [25.0]).target_scale.tolist()
+            [25.0]
+
+        Raises:
+            DataError: not R values, a non-finite value, or a scale <= 0 (output named).
+        """
+        R, values = len(self._regression_names), []
+        for what, v in (("loc", loc), ("scale", scale)):
+            try:
+                t = (v.detach().cpu() if isinstance(v, Tensor) else
+                     torch.as_tensor(np.asarray(v, dtype=np.float64))).double().reshape(-1)
+            except (TypeError, ValueError) as err:
+                raise DataError(f"set_target_scaling: {what}: not numeric ({err})") from None
+            if t.shape != (R,):
+                raise DataError(f"set_target_scaling: {what}: expected {R} values, one per "
+                                f"regression output ({', '.join(self._regression_names)[:200]})"
+                                f", got {t.numel()}")
+            bad = ~torch.isfinite(t) | ((t <= 0) if what == "scale" else False)
+            if bad.any():
+                i = int(bad.nonzero()[0])
+                want = "a finite positive number" if what == "scale" else "a finite number"
+                raise DataError(f"set_target_scaling: {what} of regression output "
+                                f"{self._regression_names[i]!r}: expected {want}, "
+                                f"got {float(t[i]):g}")
+            values.append(t)
+        if R == 0:
+            return self
+        with torch.no_grad():  # in place: DistributedDataParallel holds these tensors
+            self.target_loc.copy_(values[0])
+            self.target_scale.copy_(values[1])
+        return self
+
+    def fit_target_scaling(self, targets: Any) -> "TaskGraphModel":
+        """Standardize the regression targets with statistics of ``targets``; returns self.
+
+        Per regression output: ``loc`` = the mean and ``scale`` = the population std
+        (divisor n) of its known (non-NaN) values; no known value gives 0 and 1, a
+        constant output scale 1. ``targets``: an ``(N, C)`` matrix in
+        :func:`~taskgraph.train.data.target_columns` order (NaN = missing), or anything
+        :meth:`loss` takes.
+
+        Example:
+            >>> import torch, taskgraph as tg
+            >>> model = tg.compile("hierarchies/animals.yaml", in_features=6, task_dim=4)
+            >>> Y = torch.tensor([[1., 0., 2., 1000.], [0., 1., 1., 3000.]])
+            >>> model.fit_target_scaling(Y).target_loc.tolist(), model.target_scale.tolist()
+            ([2000.0], [1000.0])
+        """
+        return self.set_target_scaling(*target_statistics(self.regression_targets(targets)))
+
+    def regression_targets(self, targets: Any) -> Tensor:
+        """The regression targets in ``targets`` (a matrix or mapping, as :meth:`loss`
+        takes): ``(N, R)`` on the CPU, NaN where missing, in :attr:`regression_outputs`
+        order. Raises DataError for a wrong shape or an infinite value.
+
+        Example:
+            >>> import taskgraph as tg
+            >>> model = tg.compile("hierarchies/animals.yaml", in_features=6, task_dim=4)
+            >>> model.regression_targets({"weight_kg": [4.0, float("nan")]}).tolist()
+            [[4.0], [nan]]
+        """
+        return regression_targets(self.layout, self._regression_index, targets)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any,
+                              **kwargs: Any) -> None:
+        # weights saved before target scaling existed carry no statistics: no scaling
+        for name, fill in (("target_loc", torch.zeros_like), ("target_scale", torch.ones_like)):
+            if getattr(self, name) is not None and prefix + name not in state_dict:
+                state_dict[prefix + name] = fill(getattr(self, name))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def synapses(self) -> list[dict[str, Any]]:
         """A table of the edge synapses: parent, child, direction, kind, mean, std, p."""

@@ -11,7 +11,11 @@ chunk. Per task the K samples give
     \mathrm{MI} = \mathbb{H}[\bar p] - \tfrac1K \sum_k \mathbb{H}[p_k]
 
 (predictive entropy and mutual information, the epistemic part), the std of :math:`p_k`,
-and for regression the mean and variance of the sampled values.
+and for regression the mean and variance of the sampled values, in the targets' units:
+the heads' standardized outputs :math:`f_k` become
+:math:`\mathrm{loc} + \mathrm{scale} \cdot \bar f` and variance
+:math:`\mathrm{scale}^2 \operatorname{Var}_k f_k` (the model's ``target_loc`` /
+``target_scale``).
 
 Example:
     >>> import torch, taskgraph as tg
@@ -46,7 +50,8 @@ class TaskPrediction:
     """One task's prediction.
 
     ``probs``: binary (B,), multiclass / multilabel (B, K); ``None`` for regression.
-    ``value``: regression mean (B,) or (B, k); ``variance`` its MC variance.
+    ``value``: regression mean (B,) or (B, k), in the targets' units; ``variance`` its MC
+    variance (``scale**2`` times that of the standardized head output).
     ``std``: std of the sampled probabilities (same shape as ``probs``).
     ``entropy`` / ``mutual_info``: predictive entropy and mutual information (nats):
     (B,) for binary and multiclass, (B, K) per label for multilabel.
@@ -196,11 +201,22 @@ def predict(model: Any, x: Any, *, samples: int = 0, chunk_size: int | None = No
                 acc.add(block.reshape(k, B, *block.shape[1:]))
             done += k
         blocks = [acc.result() for acc in accs]
+        _unstandardize(model, blocks)
     finally:
         for module, flag in flags:
             module.training = flag
     _decode(model, blocks)
     return Prediction(model, blocks, samples)
+
+
+def _unstandardize(model: Any, blocks: list[dict[str, Tensor]]) -> None:
+    """Regression blocks from standardized units to the targets': loc + scale * f."""
+    for g, group in enumerate(model.layout.groups):
+        if group.kind == "regression":
+            loc, scale = model.target_scaling(g)  # (T_g, k) each
+            block = blocks[g]
+            block["mean"] = loc + scale * block["mean"]  # (B, T_g, k)
+            block["var"] = scale * scale * block["var"]
 
 
 def _decode(model: Any, blocks: list[dict[str, Tensor]]) -> None:

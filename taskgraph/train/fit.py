@@ -2,8 +2,9 @@
 
 It samples synapses per example, scales the KL by the data-set size (with an optional
 warm-up of β), balances tasks (``static``, ``uncertainty`` or ``pcgrad``), can add
-annealed gradient noise, validates, stops early on a named metric (restoring the best
-weights), and writes an atomic checkpoint after every epoch from which ``resume=True``
+annealed gradient noise, standardizes regression targets with statistics of the training
+data (``standardize_targets``), validates, stops early on a named metric (restoring the
+best weights), and writes an atomic checkpoint after every epoch from which ``resume=True``
 continues bit-for-bit. Under ``torchrun`` it trains with DistributedDataParallel.
 
 Example:
@@ -23,6 +24,8 @@ import math
 import os
 import sys
 import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +33,7 @@ import torch
 from torch import nn
 
 from taskgraph.errors import CheckpointError, DataError
+from taskgraph.train.data import TaskDataset, split_batch
 from taskgraph.train.distributed import distributed_context
 from taskgraph.train.history import History
 from taskgraph.train.loop import run_epoch, validate_epoch
@@ -105,7 +109,7 @@ def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: 
         early_stopping: EarlyStopping | str | None = None,
         checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
         progress: bool = True, seed: int | None = None, grad_clip: float | None = None,
-        val_metrics: bool = True) -> History:
+        val_metrics: bool = True, standardize_targets: bool = True) -> History:
     """Train ``model`` and return its :class:`History`.
 
     Args:
@@ -126,6 +130,17 @@ def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: 
         progress: a tqdm bar (only on a terminal, only on rank 0).
         seed: seeds torch, numpy, Python and the loader's generator (fresh runs only).
         grad_clip: clip the gradient norm to this value.
+        standardize_targets: on a fresh run of a hierarchy with regression tasks, set the
+            model's ``target_loc`` / ``target_scale`` to the mean and population std of
+            each regression output's known training values (from ``train_loader.dataset``
+            when it is a :class:`TaskDataset`, else one pass over ``train_loader`` that
+            leaves its order and all random states as they were), so the loss sees
+            ``(y - loc) / scale`` and ``predict`` returns ``loc + scale·f(x)`` (the
+            history's losses are in standardized units, ``evaluate``'s MSE and MAE in the
+            targets'). Resumed runs keep the checkpoint's statistics. ``False`` leaves
+            the model's scaling as it is (none, unless set with
+            ``model.fit_target_scaling``): the opt-out, and the choice for fine-tuning a
+            trained model on other data.
 
     Raises:
         DataError: an empty loader or unusable targets. TaskGraphError: the loss diverged.
@@ -137,6 +152,7 @@ def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: 
     if early_stopping is not None and val_loader is None and early_stopping.metric.startswith("val"):
         raise ValueError("fit: early_stopping on a validation metric needs val_loader")
     device = next(model.parameters()).device
+    full_loader = train_loader  # every process's statistics come from all of the data
     ctx = distributed_context(model, train_loader, seed=seed)
     train_loader = ctx.loader
     try:
@@ -179,6 +195,8 @@ def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: 
         noise_gen.manual_seed(seed if seed is not None else int(torch.randint(0, 2**31, ()).item()))
         if path and ctx.is_main:
             os.makedirs(os.fspath(checkpoint_dir), exist_ok=True)
+        if standardize_targets and model.target_loc is not None:
+            _standardize_targets(model, full_loader)
     if history.stopped_early:  # resumed after the run had already stopped early
         if early_stopping is not None and early_stopping.restore_best and best_state is not None:
             model.load_state_dict(best_state)
@@ -237,6 +255,35 @@ def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: 
         model.load_state_dict(best_state)
     ctx.close()
     return history
+
+
+def _standardize_targets(model: nn.Module, loader: Any) -> None:
+    """Fit ``model``'s regression target scaling on the whole training set."""
+    data = getattr(loader, "dataset", None)
+    if isinstance(data, TaskDataset):
+        model.fit_target_scaling(data.targets)
+        return
+    if isinstance(loader, Iterator):  # iter() on a DataLoader would draw from its generator
+        warnings.warn("fit: standardize_targets needs a second pass over the training data, "
+                      "but train_loader is a one-shot iterator; the model's target scaling is "
+                      "left as it is (pass a DataLoader, or call model.fit_target_scaling(Y) "
+                      "first and fit(..., standardize_targets=False))", stacklevel=3)
+        return
+    from taskgraph.model.loss import target_statistics
+
+    gen = getattr(loader, "generator", None)
+    rng = capture_rng(gen)  # the pass must not change the training order or any draw
+    try:
+        parts = []
+        for b, batch in enumerate(loader):
+            _, targets = split_batch(batch)
+            if targets is None:
+                raise DataError(f"fit: training batch {b} has no targets")
+            parts.append(model.regression_targets(targets))  # (B, R)
+    finally:
+        restore_rng(rng, gen)
+    if parts:
+        model.set_target_scaling(*target_statistics(torch.cat(parts)))  # (N, R)
 
 
 def _seed_everything(seed: int, loader_gen: torch.Generator | None) -> None:

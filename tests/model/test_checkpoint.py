@@ -28,11 +28,14 @@ def _assert_same_outputs(a, b, x):
 
 
 def _perturb(model):
-    """Move every parameter off its initial value, so that loading really matters."""
+    """Move every parameter (and the regression target scaling) off its initial value,
+    so that loading really matters."""
     g = torch.Generator().manual_seed(11)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn(p.shape, generator=g) * 0.1)
+    R = len(model.regression_outputs)
+    model.set_target_scaling(torch.arange(R) * 10.0 + 3.0, torch.arange(R) + 2.0)
 
 
 @pytest.fixture
