@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -33,7 +34,7 @@ import torch
 from sklearn.metrics import average_precision_score
 
 __all__ = ["HMC_CONFIG", "HMC_SEARCH", "HMCResult", "train_hmc", "auprc_bar",
-           "PUBLISHED"]
+           "seed_everything", "PUBLISHED"]
 
 #: The one default configuration (compile options and training settings).
 HMC_CONFIG: dict[str, Any] = {
@@ -75,9 +76,14 @@ PUBLISHED: dict[str, dict[str, float]] = {
 class HMCResult:
     """What :func:`train_hmc` returns.
 
-    ``trials`` has one entry per candidate tried on valid (its changes to
-    :data:`HMC_CONFIG`, valid AU(PRC)-bar, best epoch, seconds); ``config`` is the full
-    configuration of the model that was scored.
+    ``history`` describes ``model``, the model that was scored: with ``refit`` it is
+    the refit's (one record per epoch on train + valid, no validation scores), else the
+    validation phase's. ``valid_history`` is always the validation phase of the chosen
+    candidate (the same object as ``history`` without ``refit``). ``epochs``: the epochs
+    of training behind ``model`` (the best epoch on valid, which is also the refit's
+    length); both histories' ``best_epoch`` equals it. ``trials`` has one entry per
+    candidate tried on valid (its changes to :data:`HMC_CONFIG`, valid AU(PRC)-bar, best
+    epoch, seconds); ``config`` is the full configuration of the model that was scored.
     """
 
     model: Any
@@ -88,6 +94,9 @@ class HMCResult:
     seconds: float
     config: dict = field(default_factory=dict)
     trials: list[dict] = field(default_factory=list)
+    valid_history: Any = None
+    epochs: int = 0
+    refit: bool = False
 
 
 def auprc_bar(Y: np.ndarray, P: np.ndarray, columns: np.ndarray) -> float:
@@ -132,17 +141,32 @@ def merge_config(base: dict[str, Any], change: dict[str, Any] | None) -> dict[st
     return out
 
 
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy and :mod:`random` (called before every model is built).
+
+    Example:
+        >>> seed_everything(3); a = torch.rand(2)
+        >>> seed_everything(3); torch.equal(a, torch.rand(2))
+        True
+    """
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    random.seed(seed)
+
+
 class _Run:
     """One model, its optimizer and (when ``ema`` > 0) the moving average of its weights."""
 
     def __init__(self, data: Any, model_cfg: dict, train_cfg: dict, seed: int,
-                 X: np.ndarray, Y: np.ndarray) -> None:
+                 X: np.ndarray, Y: np.ndarray, device: Any = None) -> None:
         import taskgraph as tg
         from taskgraph.train import TaskDataset, make_loader
         from taskgraph.train.fit import make_optimizer
 
-        torch.manual_seed(seed)
+        seed_everything(seed)  # the initial weights depend on the seed only
         self.model = tg.compile(data.hierarchy, in_features=int(X.shape[1]), **model_cfg)
+        if device is not None:  # built on the CPU first: the same weights on every device
+            self.model = self.model.to(device)
         self.optimizer = make_optimizer(self.model.parameters(), lr=train_cfg["lr"],
                                         weight_decay=train_cfg["weight_decay"])
         self.loader = make_loader(TaskDataset(X, Y, data.hierarchy),
@@ -172,13 +196,21 @@ class _Run:
         return dict(part.records[-1], epoch=epoch)
 
 
-def _fit_on_valid(data: Any, model_cfg: dict, train_cfg: dict, seed: int,
-                  bar: Any) -> tuple[Any, Any, float, int]:
+def _bar(progress: bool, desc: str, total: int) -> Any:
+    """One phase's progress bar: ``total`` epochs (the phase's cap), labelled ``desc``."""
+    from tqdm.auto import tqdm
+
+    return tqdm(desc=desc, total=total, unit="epoch", disable=not progress,
+                dynamic_ncols=True)
+
+
+def _fit_on_valid(data: Any, model_cfg: dict, train_cfg: dict, seed: int, bar: Any,
+                  device: Any = None) -> tuple[Any, Any, float, int]:
     """Train on train with early stopping on valid AU(PRC)-bar; the best model, history,
     valid score and epoch."""
     import taskgraph as tg
 
-    run = _Run(data, model_cfg, train_cfg, seed, data.train.X, data.train.Y)
+    run = _Run(data, model_cfg, train_cfg, seed, data.train.X, data.train.Y, device)
     history = tg.History()
     best: dict[str, Any] = {"score": -1.0, "epoch": 0, "state": None}
     bad = 0
@@ -196,6 +228,8 @@ def _fit_on_valid(data: Any, model_cfg: dict, train_cfg: dict, seed: int,
             bad += 1
             if bad >= train_cfg["patience"]:
                 history.stopped_early = True
+                bar.set_postfix_str(f"stopped early; best epoch {best['epoch']} "
+                                    f"(valid {best['score']:.4f})")
                 break
     model = run.scored
     model.load_state_dict(best["state"])
@@ -204,60 +238,80 @@ def _fit_on_valid(data: Any, model_cfg: dict, train_cfg: dict, seed: int,
 
 
 def _refit(data: Any, model_cfg: dict, train_cfg: dict, seed: int, epochs: int,
-           bar: Any) -> Any:
-    """A fresh model trained on train + valid for ``epochs`` epochs."""
+           bar: Any, device: Any = None) -> tuple[Any, Any]:
+    """A fresh model trained on train + valid for ``epochs`` epochs, and its history."""
+    import taskgraph as tg
+
     X = np.concatenate([data.train.X, data.valid.X])
     Y = np.concatenate([data.train.Y, data.valid.Y])
-    run = _Run(data, model_cfg, train_cfg, seed, X, Y)
+    run = _Run(data, model_cfg, train_cfg, seed, X, Y, device)
+    history = tg.History()
     for epoch in range(1, epochs + 1):
-        run.epoch(epoch)
+        record = run.epoch(epoch)
+        history.append(record)
         bar.update(1)
-    return run.scored
+        bar.set_postfix(loss=f"{record['loss']:.4f}")
+    history.best_epoch = epochs  # the model is the last epoch's
+    return run.scored, history
 
 
 def train_hmc(data: Any, *, seed: int = 0, epochs: int | None = None, progress: bool = True,
               overrides: dict[str, Any] | None = None, train_overrides: dict[str, Any] | None = None,
               samples: int = 0, refit: bool = False,
-              search: bool | Sequence[dict[str, Any]] = False) -> HMCResult:
+              search: bool | Sequence[dict[str, Any]] = False,
+              device: Any = None) -> HMCResult:
     """Train the default model on preprocessed :class:`~taskgraph.datasets.hmc.HMCData`.
 
     Args:
         data: the data set, already ``.preprocessed()``.
-        seed: seeds initialization, data order and sampling.
+        seed: fixes the whole run: torch, numpy and :mod:`random` are seeded before
+            every model is built (each candidate and the refit), and the data order,
+            dropout and test draws follow from it; the same seed on the same machine
+            gives bit-identical weights and scores.
         epochs: cap on epochs (default: the recipe's, with early stopping on valid).
+        progress: one progress bar per phase, labelled and with the epoch cap as its
+            total ("NAME: valid phase", then "NAME: refit on train+valid").
         overrides / train_overrides: changes to ``HMC_CONFIG["model"]`` / ``["train"]``
             (the benchmark's ablations), applied under every search candidate.
         samples: MC samples for the test predictions (0: mean synapses).
         refit: after choosing the epoch count on valid, train a fresh model on train +
             valid for that many epochs and score it (C-HMCNN's protocol); the reported
-            ``valid_auprc`` stays the one measured before refitting.
+            ``valid_auprc`` stays the one measured before refitting, ``history`` is the
+            refit's and ``valid_history`` the validation phase's.
         search: :obj:`True` to try every candidate of :data:`HMC_SEARCH` on valid and
             keep the best, or a sequence of candidates of that form; :obj:`False`
             (default) trains the default configuration only.
+        device: where the models train (default: the CPU); they are built on the CPU,
+            under the seed, then moved.
     """
-    from tqdm.auto import tqdm
-
     base = {"model": merge_config(HMC_CONFIG["model"], overrides),
             "train": merge_config(HMC_CONFIG["train"], train_overrides)}
     if epochs is not None:
         base["train"]["epochs"] = epochs
     candidates = list(HMC_SEARCH if search is True else search or [{}])
     tic = time.perf_counter()
-    bar = tqdm(desc=data.name, unit="epoch", disable=not progress, dynamic_ncols=True)
     trials: list[dict] = []
     best: tuple[Any, ...] | None = None
-    for candidate in candidates:
+    for i, candidate in enumerate(candidates):
         cfg = merge_config(base, candidate)
         start = time.perf_counter()
-        model, history, score, epoch = _fit_on_valid(data, cfg["model"], cfg["train"], seed, bar)
+        desc = f"{data.name}: valid phase" + (f" {i + 1}/{len(candidates)}"
+                                              if len(candidates) > 1 else "")
+        with _bar(progress, desc, cfg["train"]["epochs"]) as bar:
+            model, history, score, epoch = _fit_on_valid(data, cfg["model"], cfg["train"],
+                                                         seed, bar, device)
         trials.append({"candidate": candidate, "valid_auprc": score, "epoch": epoch,
                        "seconds": time.perf_counter() - start})
         if best is None or score > best[2]:
             best = (model, history, score, epoch, cfg)
-    model, history, score, epoch, cfg = best
+    model, valid_history, score, epoch, cfg = best
+    history = valid_history
     if refit:  # C-HMCNN's protocol: retrain on train + valid for the epochs chosen on valid
-        model = _refit(data, cfg["model"], cfg["train"], seed, epoch, bar)
-    bar.close()
+        with _bar(progress, f"{data.name}: refit on train+valid", epoch) as bar:
+            model, history = _refit(data, cfg["model"], cfg["train"], seed, epoch, bar,
+                                    device)
+    torch.manual_seed(seed)  # the test draws (samples > 0) depend on the seed only
     P = predict_matrix(model, data.test.X, samples=samples)
     return HMCResult(model, history, score, auprc_bar(data.test.Y, P, data.eval_columns),
-                     violations(model, P), time.perf_counter() - tic, cfg, trials)
+                     violations(model, P), time.perf_counter() - tic, cfg, trials,
+                     valid_history=valid_history, epochs=epoch, refit=refit)

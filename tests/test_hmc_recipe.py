@@ -6,6 +6,8 @@ that a learning model beats one that cannot learn.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -101,6 +103,52 @@ def test_refit_trains_on_train_and_valid_for_the_chosen_epochs(data: HMCData) ->
     refit = train_hmc(data, seed=0, progress=False, overrides=SMALL, train_overrides=FAST,
                       refit=True)
     assert refit.valid_auprc == plain.valid_auprc  # the valid phase is the same run
-    assert refit.history.best_epoch == plain.history.best_epoch
+    chosen = plain.history.best_epoch
+    assert plain.history is plain.valid_history and plain.epochs == chosen
+    assert refit.valid_history.best_epoch == chosen == refit.epochs
     assert refit.model is not plain.model
     assert refit.test_auprc != plain.test_auprc  # a different model was scored
+    # the history describes the scored model: the refit's epochs, no validation scores
+    assert refit.history is not refit.valid_history
+    assert len(refit.history) == chosen and refit.history["epoch"] == list(range(1, chosen + 1))
+    assert refit.history.best_epoch == chosen and not refit.history.stopped_early
+    assert "val_auprc_bar" in refit.valid_history.keys()
+    assert "val_auprc_bar" not in refit.history.keys()
+
+
+def _perturb_global_rngs(k: int) -> None:
+    """Leave torch, numpy and random in states that differ with ``k``."""
+    import random
+
+    torch.manual_seed(12345 + k)
+    np.random.seed(777 + k)
+    random.seed(999 + k)
+
+
+def test_the_same_seed_gives_bit_identical_runs(data: HMCData) -> None:
+    kwargs = dict(progress=False, overrides=SMALL, train_overrides=dict(FAST, epochs=3),
+                  refit=True, samples=2, search=[{}, {"model": {"rounds": 0}}])
+    runs = []
+    for k in range(2):
+        _perturb_global_rngs(k)  # whatever ran before must not matter
+        runs.append(train_hmc(data, seed=0, **kwargs))
+    a, b = runs
+    state_a, state_b = a.model.state_dict(), b.model.state_dict()
+    assert list(state_a) == list(state_b)
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    assert a.test_auprc == b.test_auprc and a.valid_auprc == b.valid_auprc
+    assert [t["valid_auprc"] for t in a.trials] == [t["valid_auprc"] for t in b.trials]
+    assert a.history["loss"] == b.history["loss"]  # records also hold wall-clock times
+    assert a.valid_history["val_auprc_bar"] == b.valid_history["val_auprc_bar"]
+    other = train_hmc(data, seed=1, **kwargs)
+    state = other.model.state_dict()
+    assert not all(torch.equal(state_a[k], state[k]) for k in state_a)
+
+
+def test_each_phase_has_its_own_labelled_bar_with_a_total(data: HMCData, capsys) -> None:
+    result = train_hmc(data, seed=0, progress=True, overrides=SMALL,
+                       train_overrides=dict(FAST, epochs=3, patience=5), refit=True)
+    err = capsys.readouterr().err.replace("\r", "\n")
+    assert re.search(r"toy: valid phase: +100%.* 3/3 ", err), err
+    e = result.epochs
+    assert re.search(rf"toy: refit on train\+valid: +100%.* {e}/{e} ", err), err

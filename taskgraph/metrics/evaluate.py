@@ -20,7 +20,10 @@ link tasks). With ``samples > 0`` probabilities are the Monte-Carlo means and
 classification tasks also get ``entropy`` and ``mutual_info``: the mean predictive
 entropy and mutual information (nats) over all examples, labelled or not. Each task's
 ``score`` is its primary metric (:data:`~taskgraph.metrics.report.PRIMARY`); the report's
-``overall`` is their mean.
+``overall`` is their mean. A binary task whose labelled examples all have one class has
+no score (its AP is undefined; an accuracy in its place would count "always predict the
+one class" as perfect): it is listed in ``Report.single_class`` and left out of
+``overall``.
 
 Binary tasks are scored together, as one ``(N, T)`` matrix: F1 with one scikit-learn
 call, and accuracy, AUROC, AP, NLL and Brier with vectorized formulas equal to
@@ -41,7 +44,7 @@ from sklearn.metrics import (accuracy_score, average_precision_score, brier_scor
                              log_loss, mean_absolute_error, mean_squared_error, r2_score,
                              top_k_accuracy_score)
 
-from taskgraph.errors import DataError
+from taskgraph.errors import DataError, TaskGraphError
 from taskgraph.hierarchy.schema import suggest
 from taskgraph.metrics.calibration import (binary_calibration_columns, expected_calibration_error,
                                            multiclass_brier_score)
@@ -56,7 +59,7 @@ _CPU = torch.device("cpu")  # where predictions are collected for scikit-learn
 
 
 def evaluate(model: Any, loader: Iterable[Any], *, samples: int = 0, threshold: float = 0.5,
-             roots: Iterable[str] | None = None) -> Report:
+             roots: Iterable[str] | None = None, data_name: str | None = None) -> Report:
     """Score ``model`` on every batch of ``loader`` (see the module docstring).
 
     Args:
@@ -68,13 +71,16 @@ def evaluate(model: Any, loader: Iterable[Any], *, samples: int = 0, threshold: 
         roots: binary tasks left out of the hierarchy metrics (default: the hierarchy's
             roots; pass e.g. ``["root"]`` or the GO roots for the HMC protocol, ``[]`` to
             evaluate all). Per-task metrics still cover them.
+        data_name: what ``loader`` holds, in words (e.g. ``"test.csv"`` or ``"train.csv
+            (the training data: no --val given)"``), stored as ``Report.data_name`` and
+            shown in the report's header.
 
     Returns:
         A :class:`~taskgraph.metrics.Report`.
 
     Raises:
         DataError: an empty loader, a batch without targets, a bad target, or a bad
-            ``samples`` / ``threshold`` / ``roots``.
+            ``samples`` / ``threshold`` / ``roots`` / ``data_name``.
 
     Example:
         >>> import torch, taskgraph as tg
@@ -91,14 +97,20 @@ def evaluate(model: Any, loader: Iterable[Any], *, samples: int = 0, threshold: 
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
             or not 0.0 <= threshold <= 1.0:
         raise DataError(f"evaluate: threshold: expected a number in [0, 1], got {threshold!r}")
+    if data_name is not None and not isinstance(data_name, str):
+        raise DataError(f"evaluate: data_name: expected a string or None, got {data_name!r}")
     layout = model.layout
     excluded = _roots(model.hierarchy, roots)
     gathered = _gather(model, loader, samples)
     tasks: dict[str, dict[str, Any]] = {}
+    single_class: list[str] = []  # binary tasks with one class among their labels
     for g, group in enumerate(layout.groups):
         data = gathered[g]
         if group.kind == "binary":
-            tasks.update(_binary(group.names, data["probs"], data["target"][..., 0], threshold))
+            scored, single = _binary(group.names, data["probs"], data["target"][..., 0],
+                                     threshold)
+            tasks.update(scored)
+            single_class += single
         elif group.kind == "multiclass":
             tasks.update(_multiclass(group.names, data["probs"], data["target"][..., 0],
                                      data["label"]))
@@ -112,6 +124,10 @@ def evaluate(model: Any, loader: Iterable[Any], *, samples: int = 0, threshold: 
                 tasks[name]["mutual_info"] = float(np.mean(data["mutual_info"][j]))
     tasks = {name: {"type": tasks[name]["type"], "n": tasks[name]["n"],
                     "score": _primary(tasks[name]), **tasks[name]} for name in layout.names}
+    single = set(single_class)
+    single_class = [name for name in layout.names if name in single]  # hierarchy order
+    for name in single_class:
+        tasks[name]["score"] = None  # AP undefined, whatever the predictions
     scores = [m["score"] for m in tasks.values() if m["score"] is not None]
     hierarchy = {}
     if layout.binary_group is not None and len(layout.groups[layout.binary_group].names) >= 2:
@@ -121,7 +137,8 @@ def evaluate(model: Any, loader: Iterable[Any], *, samples: int = 0, threshold: 
     n_examples = gathered[0]["probs"].shape[0]
     return Report(tasks=tasks, hierarchy=hierarchy,
                   overall=float(np.mean(scores)) if scores else None,
-                  samples=samples, n_examples=n_examples, threshold=float(threshold))
+                  samples=samples, n_examples=n_examples, threshold=float(threshold),
+                  single_class=single_class, data_name=data_name)
 
 
 # -- collecting predictions --------------------------------------------------------------
@@ -164,6 +181,11 @@ def _gather(model: Any, loader: Iterable[Any], samples: int) -> list[dict[str, n
         target = target_blocks(layout, targets, B, _CPU)
         for g, group in enumerate(layout.groups):
             block = pred.blocks[g]
+            if not bool(torch.isfinite(block["mean"]).all()):
+                raise TaskGraphError(f"evaluate: the model's predictions for task(s) "
+                                     f"{', '.join(group.names[:3])} are not finite (NaN or "
+                                     "inf): the model has diverged; retrain it with a lower "
+                                     "learning rate")
             parts[g]["probs"].append(block["mean"].float().cpu())
             parts[g]["target"].append(target[g])
             if group.kind == "multiclass":
@@ -201,8 +223,9 @@ def _known_class(y: np.ndarray) -> np.ndarray:
 
 
 def _binary(names: tuple[str, ...], P: np.ndarray, Y: np.ndarray,
-            threshold: float) -> dict[str, dict[str, Any]]:
-    """All binary tasks at once: P, Y are (N, T)."""
+            threshold: float) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """All binary tasks at once: P, Y are (N, T). Also the names of the tasks whose
+    labelled examples all have one class."""
     known = _known_class(Y)
     bad = known & (Y != 0) & (Y != 1)
     if bad.any():
@@ -231,7 +254,8 @@ def _binary(names: tuple[str, ...], P: np.ndarray, Y: np.ndarray,
                      "auroc": _none(auroc[j]), "average_precision": _none(ap[j]),
                      "ece": _none(calib["ece"][j]), "nll": _none(calib["nll"][j]),
                      "brier": _none(calib["brier"][j])}
-    return out
+    single = [names[j] for j in np.flatnonzero((n > 0) & ((positives == 0) | (positives == n)))]
+    return out, single
 
 
 def _ranking_columns(y: np.ndarray, P: np.ndarray, known: np.ndarray,
@@ -366,8 +390,7 @@ def _regression(names: tuple[str, ...], P: np.ndarray,
 def _primary(metrics: dict[str, Any]) -> float | None:
     kind = metrics["type"]
     if kind == "binary":
-        ap = metrics["average_precision"]
-        return ap if ap is not None else metrics["accuracy"]
+        return metrics["average_precision"]  # None with a single class: AP is undefined
     if kind == "multiclass":
         return metrics["accuracy"]
     if kind == "multilabel":

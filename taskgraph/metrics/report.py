@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,8 @@ __all__ = ["Report", "PRIMARY"]
 MARKDOWN_ROWS = 50
 
 PRIMARY = {
-    "binary": "average precision (accuracy where AP is undefined: one class present)",
+    "binary": "average precision (none where it is undefined: the labelled examples have "
+              "a single class)",
     "multiclass": "accuracy",
     "multilabel": "micro F1",
     "regression": "R² clipped to [-1, 1]",
@@ -84,6 +85,19 @@ def _number(value: Any) -> str:
     return str(value)
 
 
+def _names(names: Any, first: int = 10) -> str:
+    """A list of task names as "none", or its count and the first ``first`` names.
+
+    >>> _names([]), _names(["root"]), _names([f"t{i}" for i in range(12)], first=2)
+    ('none', '1: root', '12: t0, t1, … (10 more)')
+    """
+    names = [str(n) for n in (names or [])]
+    if not names:
+        return "none"
+    more = f", … ({len(names) - first:,} more)" if len(names) > first else ""
+    return f"{len(names):,}: " + ", ".join(names[:first]) + more
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -101,6 +115,11 @@ class Report:
         samples: Monte-Carlo samples used (0: expected synapse weights).
         n_examples: examples seen.
         threshold: the decision threshold of binary and multilabel predictions.
+        single_class: the binary tasks whose labelled examples all have one class: their
+            AP and AUROC are undefined, so they have no ``score`` and are not in
+            ``overall``.
+        data_name: what the report was computed on (a file name and, e.g., which split),
+            shown in the Markdown header; ``None``: not said.
     """
 
     tasks: dict[str, dict[str, Any]]
@@ -109,17 +128,53 @@ class Report:
     samples: int = 0
     n_examples: int = 0
     threshold: float = 0.5
+    single_class: list[str] = field(default_factory=list)
+    data_name: str | None = None
 
     def __repr__(self) -> str:
         overall = "None" if self.overall is None else f"{self.overall:.4g}"
         return (f"Report(tasks={len(self.tasks)}, n_examples={self.n_examples}, "
                 f"samples={self.samples}, overall={overall})")
 
+    @property
+    def scored_tasks(self) -> int:
+        """The number of tasks with a score (the tasks ``overall`` is the mean of)."""
+        return sum(1 for m in self.tasks.values() if m.get("score") is not None)
+
+    def summary(self) -> str:
+        """One line: the overall score, over how many tasks, and which are not scored.
+
+        Example:
+            >>> r = Report(tasks={"a": {"type": "binary", "n": 4, "score": 0.5},
+            ...                   "b": {"type": "binary", "n": 4, "score": None}},
+            ...            hierarchy={}, overall=0.5, single_class=["b"])
+            >>> print(r.summary().replace("; ", ";\\n"))
+            overall 0.500 (mean score over 1 of 2 tasks);
+            1 binary task has a single class in these data and is not scored
+        """
+        return self._summary(_number(self.overall))
+
+    def _summary(self, overall: str) -> str:
+        scored, total = self.scored_tasks, len(self.tasks)
+        text = f"overall {overall} (mean score over {scored:,} of {total:,} task" \
+               f"{'s' if total != 1 else ''})"
+        single = len(self.single_class)
+        if single:
+            text += (f"; {single:,} binary task{'s have' if single != 1 else ' has'} a single "
+                     f"class in these data and {'are' if single != 1 else 'is'} not scored")
+        other = total - scored - single
+        if other > 0:
+            text += (f"; {other:,} other task{'s have' if other != 1 else ' has'} too few "
+                     "labelled examples for a score")
+        return text
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy: plain Python types, ``None`` for undefined values."""
-        return _jsonable({"overall": self.overall, "n_examples": self.n_examples,
-                          "samples": self.samples, "threshold": self.threshold,
-                          "tasks": self.tasks, "hierarchy": self.hierarchy})
+        return _jsonable({"overall": self.overall, "data_name": self.data_name,
+                          "n_examples": self.n_examples, "samples": self.samples,
+                          "threshold": self.threshold, "scored_tasks": self.scored_tasks,
+                          "single_class": list(self.single_class), "tasks": self.tasks,
+                          "hierarchy": self.hierarchy})
 
     def to_json(self, path: str | os.PathLike | None = None, *, indent: int | None = 2) -> str:
         """The report as JSON text (``null`` for undefined values, never ``NaN``).
@@ -154,10 +209,11 @@ class Report:
             | a | regression | 3 | 0.200 | MSE 1.500, MAE 1.000, R² 0.200 |  |
         """
         lines = ["# Evaluation report", ""]
-        scored = sum(1 for m in self.tasks.values() if m.get("score") is not None)
-        lines.append(f"overall **{_number(self.overall)}** (mean score of {scored} task"
-                     f"{'s' if scored != 1 else ''}) · {self.n_examples:,} examples · "
-                     f"samples {self.samples} · threshold {self.threshold:g}")
+        if self.data_name is not None:
+            lines += [f"data: {self.data_name}", ""]
+        lines.append(f"{self._summary(f'**{_number(self.overall)}**')} · "
+                     f"{self.n_examples:,} examples · samples {self.samples} · "
+                     f"threshold {self.threshold:g}")
         lines += ["", f"## Tasks ({len(self.tasks):,})", ""]
         names = list(self.tasks)
         if len(names) > max_rows:
@@ -183,7 +239,9 @@ class Report:
             lines += ["", "## Hierarchy", "", "| metric | value |", "|---|---:|"]
             for key, label in _HIERARCHY:
                 if key in self.hierarchy:
-                    lines.append(f"| {label} | {_cell(_number(self.hierarchy[key]))} |")
+                    value = self.hierarchy[key]
+                    shown = _names(value) if key == "excluded" else _number(value)
+                    lines.append(f"| {label} | {_cell(shown)} |")
         return "\n".join(lines) + "\n"
 
     def to_dataframe(self) -> Any:

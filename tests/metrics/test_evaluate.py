@@ -316,3 +316,51 @@ def test_thousands_of_binary_labels_match_sklearn_per_task():
         assert m["nll"] == pytest.approx(log_loss(y[k, j], p[k, j], labels=[0, 1]))
         assert m["brier"] == pytest.approx(brier_score_loss(y[k, j], p[k, j], pos_label=1))
     assert report.hierarchy["evaluated_tasks"] == T - 1
+
+
+def test_single_class_binary_tasks_have_no_score_and_are_left_out_of_overall(make_case):
+    model, X, Y, loader = make_case("hierarchies/cell_functions.yaml", n=60)
+    names = list(model.hierarchy.task_names)
+    Y = Y.clone()
+    all_neg, all_pos, unlabelled = names[1], names[4], names[6]
+    Y[:, 1] = torch.where(Y[:, 1] == -1, -1.0, 0.0)  # labelled examples: all negative
+    Y[:, 4] = torch.where(Y[:, 4] == -1, -1.0, 1.0)  # all positive
+    Y[:, 6] = -1.0  # no labelled example at all
+    report = evaluate(model, torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(X, Y), batch_size=16))
+    assert report.single_class == [all_neg, all_pos]  # hierarchy order
+    for name in (all_neg, all_pos):
+        m = report.tasks[name]
+        assert m["n"] > 0 and m["score"] is None
+        assert m["average_precision"] is None and m["auroc"] is None
+        assert m["accuracy"] is not None  # still reported, just not the score
+    assert report.tasks[unlabelled]["score"] is None
+    assert unlabelled not in report.single_class
+    # overall: the mean AP of the four other tasks, by scikit-learn on predict()
+    pred = model.predict(X)
+    y = Y.numpy().astype(np.float64)
+    aps = []
+    for j, name in enumerate(names):
+        if name in (all_neg, all_pos, unlabelled):
+            continue
+        k = known(y[:, j])
+        aps.append(average_precision_score(y[k, j], pred[name].probs.numpy()[k]))
+    assert len(aps) == 4 and report.scored_tasks == 4
+    assert report.overall == pytest.approx(np.mean(aps), rel=1e-5)
+    data = report.to_dict()
+    assert data["single_class"] == [all_neg, all_pos] and data["scored_tasks"] == 4
+    text = report.to_markdown()
+    assert ("(mean score over 4 of 7 tasks); 2 binary tasks have a single class in these data and are "
+            "not scored; 1 other task has too few labelled examples for a score") in text
+
+
+def test_data_name_is_kept_in_every_view(make_case):
+    model, X, Y, loader = make_case("hierarchies/animals.yaml")
+    name = "train.csv (the training data: no --val given)"
+    report = evaluate(model, loader, data_name=name)
+    assert report.data_name == name and report.to_dict()["data_name"] == name
+    assert f"\ndata: {name}\n" in report.to_markdown()
+    plain = evaluate(model, loader)
+    assert plain.data_name is None and "data:" not in plain.to_markdown()
+    with pytest.raises(DataError, match="data_name"):
+        evaluate(model, loader, data_name=3)

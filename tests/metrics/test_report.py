@@ -27,6 +27,7 @@ def test_json_is_valid_and_has_no_nan(make_case, tmp_path):
     assert task["auroc"] is None and task["ece"] is None and task["average_precision"] is None
     assert task["accuracy"] == 0.25 and data["hierarchy"] == {"h_f1": None, "excluded": ["root"]}
     assert data["overall"] == 0.5 and data["n_examples"] == 10
+    assert data["data_name"] is None and data["single_class"] == [] and data["scored_tasks"] == 3
     model, X, Y, loader = make_case("hierarchies/cell_functions.yaml")
     report = evaluate(model, loader, samples=2)
     path = tmp_path / "report.json"
@@ -45,6 +46,24 @@ def test_markdown_lists_every_task_and_the_hierarchy(make_case):
     text = evaluate(model, loader).to_markdown()
     assert all(f"| {n} |" in text for n in model.hierarchy.task_names)
     assert "## Hierarchy" not in text and "hidden" not in text
+
+
+def test_markdown_header_says_what_is_scored_and_on_which_data():
+    report = handmade(4)
+    report.tasks["t002"]["score"] = None
+    report.single_class = ["t002"]
+    report.data_name = "valid.csv"
+    lines = report.to_markdown().splitlines()
+    assert lines[:3] == ["# Evaluation report", "", "data: valid.csv"]
+    assert lines[4].startswith("overall **0.500** (mean score over 3 of 4 tasks); 1 binary "
+                               "task has a single class in these data and is not scored · "
+                               "10 examples")
+    assert "| not evaluated (roots) | 1: root |" in lines
+    report.hierarchy["excluded"] = []
+    assert "| not evaluated (roots) | none |" in report.to_markdown()
+    report.hierarchy["excluded"] = [f"r{i}" for i in range(12)]
+    assert ("| not evaluated (roots) | 12: r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, … "
+            "(2 more) |") in report.to_markdown()
 
 
 def test_markdown_shows_the_50_most_labelled_of_many_tasks():
