@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import torch
 import numpy as np
+import torch
 from torch import Tensor, nn
 
 from taskgraph.errors import DataError
@@ -140,12 +140,28 @@ class TaskGraphModel(nn.Module):
 
     # -- the forward pass, in stages (predict() reuses them) -------------------------------
     def encode(self, x: Any, *, sample: bool | None = None) -> Tensor:
-        """The shared representation ``z``: (B, D)."""
+        """The shared representation ``z``: (B, D).
+
+        Raises:
+            DataError: ``x`` is not a ``(B, in_features)`` tensor for the MLP encoder, or
+                a user encoder returns something other than ``(B, D)``.
+        """
         if isinstance(self.encoder, MLPEncoder):
+            want = self.encoder.in_features
+            if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != want:
+                got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+                raise DataError(f"model input: expected a (B, in_features={want}) tensor, "
+                                f"got {got}" + (" (one example? use x[None] or "
+                                                "x.unsqueeze(0))" if got == (want,) else ""))
             return self.encoder(x, sample=sample)
         z = self.encoder(x)
         if isinstance(z, (tuple, list)):  # e.g. an LSTM's (output, state): take the first
             z = z[0]
+        want = self.projections.in_features if self.reduce is None else self.reduce.in_features
+        if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != want:
+            got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+            raise DataError(f"encoder output: expected (B, {want}) (the encoder_dim the model "
+                            f"was compiled with), got {got}")
         return z
 
     def embed(self, z: Tensor, *, sample: bool | None = None) -> Tensor:
