@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import inspect
 import io
 import os
 import sys
@@ -126,12 +125,10 @@ def _output_path(out: str) -> str:
 
 
 def _read_features(path: str, hierarchy: Any) -> Any:
-    """The features of ``path``, its label columns (if any) not read as labels."""
+    """The features of ``path``; its label columns (if any) are skipped unread."""
     from taskgraph.datasets import read_table
 
-    if "labels" in inspect.signature(read_table).parameters:
-        return read_table(path, hierarchy, labels="none").features
-    return read_table(path, hierarchy).features  # labels are read, then not used
+    return read_table(path, hierarchy, labels="ignore").features
 
 
 def _put(columns: dict[str, np.ndarray], name: str, values: Any, task: str) -> None:
