@@ -20,6 +20,7 @@ import importlib
 from typing import Any
 
 from taskgraph.errors import (
+    ArgumentError,
     CheckpointError,
     CycleError,
     DataError,
@@ -65,6 +66,7 @@ __all__ = [
     "CycleError",
     "CheckpointError",
     "DataError",
+    "ArgumentError",
     *_LAZY,
 ]
 

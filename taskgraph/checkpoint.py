@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from taskgraph.atomic import atomic_write
 from taskgraph.errors import CheckpointError, HierarchyError
 
 __all__ = ["save", "load", "read_extra", "FORMAT", "FORMAT_VERSION"]
@@ -66,14 +67,8 @@ def save(model: nn.Module, path: str | os.PathLike, *, extra: dict[str, Any] | N
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"meta_json": json.dumps(meta, ensure_ascii=False), "state_dict": state,
                "sha256": _digest(meta, state)}
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path, "wb") as fh:
+        torch.save(payload, fh)
 
 
 def _read(path: str) -> dict[str, Any]:

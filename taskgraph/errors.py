@@ -10,8 +10,20 @@ for "anything taskgraph rejected", or a subclass for one kind of problem.
     │   ├── YAMLSyntaxError              the text is not readable YAML
     │   ├── SchemaError                  a key, type or value breaks schema v1
     │   └── CycleError                   the task graph has a cycle
+    │   └── HierarchyNotFoundError       the hierarchy file does not exist (FileNotFoundError)
     ├── CheckpointError (ValueError)     a saved model is truncated, corrupt or foreign
-    └── DataError (ValueError)           targets, labels or features are unusable
+    ├── DataError (ValueError)           targets, labels or features are unusable
+    └── ArgumentError (ValueError)       a Python argument has a value taskgraph rejects
+
+Which one, by where the bad value came from (one rule for every module):
+
+- the hierarchy (YAML text, a file, a dict, and the model keys of ``compile(...)``
+  overrides, which are checked by the same schema): :class:`HierarchyError`;
+- a file taskgraph saved (``tg.load``, ``--resume``): :class:`CheckpointError`;
+- data: features, targets, labels, data files, loaders and batches: :class:`DataError`;
+- any other argument of a public function (``fit(epochs=0)``, ``predict(samples=-1)``,
+  ``evaluate(threshold=2)``): :class:`ArgumentError`; an argument of the wrong Python
+  type may raise ``TypeError``.
 
 Every message names where the problem is: ``FILE:LINE:COL: key.path: what is wrong``.
 
@@ -39,6 +51,7 @@ __all__ = [
     "HierarchyNotFoundError",
     "CheckpointError",
     "DataError",
+    "ArgumentError",
     "Problem",
 ]
 
@@ -151,3 +164,12 @@ class CheckpointError(TaskGraphError, ValueError):
 
 class DataError(TaskGraphError, ValueError):
     """Targets, labels or features cannot be used (wrong shape, unknown class, NaN)."""
+
+
+class ArgumentError(TaskGraphError, ValueError):
+    """A Python argument of a public function has a value taskgraph rejects: the
+    message names the function, the argument, what it expects and what it got.
+
+    >>> str(ArgumentError("fit: epochs: expected a positive integer, got 0"))
+    'fit: epochs: expected a positive integer, got 0'
+    """

@@ -212,18 +212,11 @@ def write_columns(path: str, columns: Mapping[str, np.ndarray]) -> None:
     >>> open(path).read().splitlines()
     ['a,a.prob', '1,0.75', '0,0.1']
     """
-    from taskgraph.atomic import write_text_atomic
+    from taskgraph.atomic import atomic_write, write_text_atomic
 
     if path.lower().endswith(".npz"):
-        tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
-                           f".{os.path.basename(path)}.tmp{os.getpid()}")
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **columns)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with atomic_write(path, "wb") as fh:
+            np.savez(fh, **columns)
         return
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")

@@ -55,9 +55,14 @@ import numpy as np
 
 from taskgraph.errors import DataError
 from taskgraph.hierarchy import Hierarchy
-from taskgraph.hierarchy.schema import suggest
-from taskgraph.train.data import (TaskDataset, _encode_task, _Problems, label_counts,
-                                  target_columns)
+from taskgraph.train.data import (
+    TaskDataset,
+    _encode_task,
+    _Problems,
+    label_counts,
+    target_columns,
+)
+from taskgraph.vocabulary import suggest
 
 __all__ = ["read_table", "target_column_names", "MissingLabelsWarning", "LABEL_MODES"]
 

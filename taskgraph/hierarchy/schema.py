@@ -12,20 +12,20 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from taskgraph.hierarchy.specs import (
+from taskgraph.vocabulary import (
     ACTIVATIONS,
     DIRECTIONS,
     MESSAGE_KINDS,
     SYNAPSE_KINDS,
     TASK_TYPES,
+    suggest,
 )
 
-__all__ = ["Key", "suggest", "TOP", "MODEL", "ENCODER", "SYNAPSE", "STOCHASTIC", "TASK", "EDGE",
+__all__ = ["Key", "TOP", "MODEL", "ENCODER", "SYNAPSE", "STOCHASTIC", "TASK", "EDGE",
            "SCHEMA_VERSION", "describe"]
 
 SCHEMA_VERSION = 1
@@ -37,24 +37,6 @@ def describe(value: Any) -> str:
     if isinstance(value, (dict, list)) and len(text) > 60:
         return f"a {'mapping' if isinstance(value, dict) else 'list'} of {len(value)} items"
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def suggest(word: Any, candidates: Any) -> str:
-    """`` (did you mean 'x'?)`` for the closest candidate, or ``""``.
-
-    >>> suggest("mamal", ["mammal", "diet"])
-    " (did you mean 'mammal'?)"
-    """
-    if not isinstance(word, str):
-        return ""
-    candidates = list(candidates)
-    lower = {c.lower(): c for c in candidates if isinstance(c, str)}
-    if word.lower() in lower:
-        return f" (did you mean {lower[word.lower()]!r}?)"
-    if len(candidates) > 2000:  # keep look-ups fast on 100,000-task hierarchies
-        candidates = [c for c in candidates if abs(len(c) - len(word)) <= 2][:2000]
-    best = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return f" (did you mean {best[0]!r}?)" if best else ""
 
 
 @dataclass(frozen=True)

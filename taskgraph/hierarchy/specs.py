@@ -18,6 +18,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from taskgraph.vocabulary import DIRECTIONS, SYNAPSE_KINDS, TASK_TYPES
+
 __all__ = [
     "TASK_TYPES",
     "SYNAPSE_KINDS",
@@ -30,11 +32,6 @@ __all__ = [
     "EdgeSpec",
 ]
 
-TASK_TYPES = ("binary", "multiclass", "multilabel", "regression")
-SYNAPSE_KINDS = ("gaussian", "bernoulli", "fixed")
-DIRECTIONS = ("down", "up")
-MESSAGE_KINDS = ("sum", "attention")
-ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
 
 #: Which synapse keys mean something for which kind.
 SYNAPSE_KEYS = {

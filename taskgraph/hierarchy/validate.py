@@ -24,7 +24,6 @@ from taskgraph.errors import HierarchyError, Problem
 from taskgraph.hierarchy import schema
 from taskgraph.hierarchy.report import ProblemReport as _Report
 from taskgraph.hierarchy.report import format_path
-from taskgraph.hierarchy.schema import suggest
 from taskgraph.hierarchy.specs import (
     SYNAPSE_KEYS,
     EdgeSpec,
@@ -36,6 +35,7 @@ from taskgraph.hierarchy.specs import (
     freeze_mapping,
 )
 from taskgraph.hierarchy.yaml_source import YAMLDocument
+from taskgraph.vocabulary import suggest
 
 __all__ = ["validate", "format_path"]
 

@@ -45,13 +45,13 @@ from sklearn.metrics import (accuracy_score, average_precision_score, brier_scor
                              top_k_accuracy_score)
 
 from taskgraph.errors import DataError, TaskGraphError
-from taskgraph.hierarchy.schema import suggest
 from taskgraph.metrics.calibration import (binary_calibration_columns, expected_calibration_error,
                                            multiclass_brier_score)
 from taskgraph.metrics.hierarchical import auprc_bar, coherence_violation_rate, hierarchical_prf
 from taskgraph.metrics.report import Report
 from taskgraph.model.loss import target_blocks
 from taskgraph.train.data import split_batch
+from taskgraph.vocabulary import suggest
 
 __all__ = ["evaluate"]
 

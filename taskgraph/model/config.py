@@ -22,7 +22,7 @@ from typing import Any, Mapping
 from taskgraph.errors import SchemaError
 from taskgraph.hierarchy import EncoderSpec, Hierarchy, StochasticSpec, SynapseSpec
 from taskgraph.hierarchy import schema
-from taskgraph.hierarchy.schema import suggest
+from taskgraph.vocabulary import suggest
 
 __all__ = ["ModelConfig"]
 

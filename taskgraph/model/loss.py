@@ -46,9 +46,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from taskgraph.errors import DataError
-from taskgraph.hierarchy.schema import suggest
 from taskgraph.model.layout import TaskLayout
 from taskgraph.model.outputs import TaskOutputs
+from taskgraph.vocabulary import suggest
 
 __all__ = ["LossResult", "task_loss", "target_blocks", "regression_layout",
            "regression_targets", "target_statistics"]

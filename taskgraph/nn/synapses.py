@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from taskgraph.vocabulary import SYNAPSE_KINDS
+
 __all__ = ["EdgeSynapses", "SYNAPSE_KINDS", "inverse_softplus", "normal_kl"]
 
-SYNAPSE_KINDS: tuple[str, ...] = ("gaussian", "bernoulli", "fixed")
 
 
 def inverse_softplus(x: Tensor) -> Tensor:

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from taskgraph.errors import DataError, Problem
 from taskgraph.hierarchy import Hierarchy, TaskSpec
-from taskgraph.hierarchy.schema import suggest
+from taskgraph.vocabulary import suggest
 
 __all__ = ["TaskDataset", "target_columns", "split_batch", "make_loader", "encode_labels",
            "label_counts", "to_device", "MAX_PROBLEMS"]

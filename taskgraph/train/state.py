@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from taskgraph.atomic import atomic_write
 from taskgraph.errors import CheckpointError
 
 __all__ = ["capture_rng", "restore_rng", "write_atomic", "read_checkpoint", "safe_torch_load"]
@@ -60,18 +61,9 @@ def restore_rng(state: dict[str, Any], *generators: torch.Generator | None) -> N
 
 
 def write_atomic(payload: dict[str, Any], path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """``torch.save`` through :func:`taskgraph.atomic.atomic_write` (fsync, then rename)."""
+    with atomic_write(path, "wb") as fh:
+        torch.save(payload, fh)
 
 
 def safe_torch_load(path: str | os.PathLike, what: str) -> Any:

@@ -17,8 +17,8 @@ import os
 from typing import Any, Hashable, Sequence
 
 from taskgraph.errors import DataError
-from taskgraph.hierarchy.schema import suggest
 from taskgraph.viz.style import INK, MUTED, TYPE_STYLE, check_target, figure, save, type_of
+from taskgraph.vocabulary import suggest
 
 __all__ = ["plot_synapses", "plot_weight_sharing", "dfs_order"]
 

@@ -28,8 +28,8 @@ import os
 from typing import Any, Iterable, Mapping, Sequence
 
 from taskgraph.errors import DataError
-from taskgraph.hierarchy.schema import suggest
 from taskgraph.viz.style import INK, MUTED, TYPE_STYLE, check_target, figure, save
+from taskgraph.vocabulary import suggest
 
 __all__ = ["plot_reliability", "reliability_data", "reliability_bins"]
 

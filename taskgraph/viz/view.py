@@ -37,7 +37,7 @@ from typing import Any, Hashable, Iterable, Mapping
 import networkx as nx
 
 from taskgraph.errors import TaskGraphError
-from taskgraph.hierarchy.schema import suggest
+from taskgraph.vocabulary import suggest
 
 __all__ = ["Collapsed", "DrawingError", "GraphTooLargeError", "graph_view", "as_graph",
            "attach_synapses"]
