@@ -60,6 +60,9 @@ class _Validator:
     def __init__(self, doc: YAMLDocument, limit: int) -> None:
         self.doc = doc
         self.report = _Report(doc, limit)
+        self.declared: set[str] = set()  # task names in the file, valid or not
+        # class_parents of each task, checked once every task is known
+        self._pending: dict[str, tuple[Any, tuple]] = {}
 
     def fail(self) -> HierarchyError:
         """Every problem, in file order (those without a line last)."""
@@ -212,7 +215,6 @@ class _Validator:
         spec = TaskSpec(**kw)
         if "class_parents" in good and ttype == "multiclass":
             # checked once every task is known; keep the raw mapping meanwhile
-            self._pending = getattr(self, "_pending", {})
             self._pending[name] = (good["class_parents"], path + ("class_parents",))
         return spec
 
@@ -266,7 +268,7 @@ class _Validator:
             for i, parent in enumerate(t.parents):
                 if parent in names:
                     graph.add_edge(parent, t.name)
-                elif parent in getattr(self, "declared", ()):
+                elif parent in self.declared:
                     pass  # declared but invalid: its own problem is reported
                 else:
                     self.report.add(("tasks", t.name, "parents", i), f"unknown task {parent!r}"
@@ -286,7 +288,7 @@ class _Validator:
         return graph
 
     def class_parents(self, tasks: list[TaskSpec], graph: nx.DiGraph) -> None:
-        pending = getattr(self, "_pending", {})
+        pending = self._pending
         for index, t in enumerate(tasks):
             if t.name not in pending:
                 continue

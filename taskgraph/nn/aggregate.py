@@ -42,13 +42,19 @@ class EdgePlan:
             :math:`[0, R)`.
         num_src (int): Number :math:`S` of source nodes.
         num_dst (int): Number :math:`R` of target nodes.
+        group (Tensor, optional): The group of every edge, :math:`(E,)` in
+            :math:`[0, G)`, for per-group means (:obj:`inv_degree`) and
+            softmaxes. (default: the target :obj:`dst`)
+        num_groups (int, optional): Number :math:`G` of groups.
+            (default: :obj:`num_dst`)
 
     Example:
         >>> plan = EdgePlan(torch.tensor([0, 0, 1]), torch.tensor([1, 2, 2]), 3, 3)
-        >>> plan.in_degree().tolist()
-        [0, 1, 2]
+        >>> plan.in_degree().tolist(), plan.inv_degree.tolist()
+        ([0, 1, 2], [1.0, 0.5, 0.5])
     """
-    def __init__(self, src: Tensor, dst: Tensor, num_src: int, num_dst: int) -> None:
+    def __init__(self, src: Tensor, dst: Tensor, num_src: int, num_dst: int, *,
+                 group: Optional[Tensor] = None, num_groups: Optional[int] = None) -> None:
         self.src, self.dst = src.long(), dst.long()  # (E,), (E,)
         self.num_src, self.num_dst = int(num_src), int(num_dst)
         self.num_edges = int(self.src.numel())
@@ -59,6 +65,15 @@ class EdgePlan:
         self.bwd_perm = torch.argsort(self.src, stable=True)  # (E,)
         self.bwd_col = self.dst[self.bwd_perm]  # (E,)
         self.bwd_count = self._count(self.src, self.num_src)  # (S,)
+        # the group of every edge over which means and softmaxes are taken (default: its
+        # target), and 1 / (edges in that group): the weights of a mean
+        self.group = self.dst if group is None else group.long()  # (E,)
+        self.num_groups = self.num_dst if num_groups is None else int(num_groups)
+        count = self._count(self.group, self.num_groups)  # (G,)
+        self.inv_degree = 1.0 / count.clamp(min=1).index_select(0, self.group)  # (E,)
+        # the one-block adjacency (R, S): PyG's MessagePassing.propagate dispatches to a
+        # fused message_and_aggregate only when handed a sparse adjacency
+        self.adjacency = self.matrix(torch.ones(1, self.num_edges, device=self.src.device))
 
     @staticmethod
     def _count(index: Tensor, size: int) -> Tensor:

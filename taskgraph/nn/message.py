@@ -10,12 +10,12 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
 
 from taskgraph.nn.aggregate import EdgePlan, weighted_aggregate
+from taskgraph.vocabulary import DIRECTIONS as _DIRECTIONS
+from taskgraph.vocabulary import MESSAGE_KINDS as _MESSAGES
 
-_DIRECTIONS = ("down", "up")
 #: Above this many task-embedding elements (B * T * F; 128 MB in float32) a round's
 #: activations are recomputed in the backward pass instead of kept.
 _RECOMPUTE_ELEMENTS = 1 << 25
-_MESSAGES = ("sum", "attention")
 
 
 def _is_compiling() -> bool:
@@ -193,13 +193,9 @@ class HierarchyConv(MessagePassing):
         edge_index = self._check_edge_index(edge_index, num_tasks)
         edges = self.expand_edges(edge_index, num_tasks)  # (2, D * E)
         D = len(self.directions)
-        plan = EdgePlan(edges[0], edges[1] % num_tasks, num_tasks * D, num_tasks)
-        plan.group = edges[1]  # (D * E,) (direction, target) group
-        count = EdgePlan._count(plan.group, D * num_tasks)  # (D * T,)
-        plan.inv_degree = 1.0 / count.clamp(min=1).index_select(0, plan.group)  # (D * E,)
-        # PyG's fused propagate() takes the (T, D * T) adjacency; its one-block matrix.
-        plan.adj_t = plan.matrix(torch.ones(1, plan.num_edges, device=edges.device))
-        return plan
+        # groups: (direction, target) pairs, so each direction's mean is its own
+        return EdgePlan(edges[0], edges[1] % num_tasks, num_tasks * D, num_tasks,
+                        group=edges[1], num_groups=D * num_tasks)
 
     def forward(
         self,
@@ -241,7 +237,7 @@ class HierarchyConv(MessagePassing):
             # Drops whole messages, independently per example.
             weight = F.dropout(weight.expand(B, -1), p=self.dropout)  # (B, D * E)
 
-        out = self.propagate(plan.adj_t, x=h, weight=weight, plan=plan)  # (B, T, F)
+        out = self.propagate(plan.adjacency, x=h, weight=weight, plan=plan)  # (B, T, F)
         out = self.norm(F.gelu(out).add_(x))  # (B, T, F); in place: gelu keeps its input
         if squeeze:
             out = out.squeeze(0)
@@ -272,7 +268,8 @@ class HierarchyConv(MessagePassing):
 
     def message_and_aggregate(self, adj_t: Tensor, x: Tensor, weight: Tensor,
                               plan: EdgePlan) -> Tensor:
-        # Fused: a block-diagonal sparse product per batch, see taskgraph.nn.aggregate.
+        # Fused: a block-diagonal sparse product per batch with per-example weights (see
+        # taskgraph.nn.aggregate); adj_t is plan.adjacency, the structure it sums over.
         return weighted_aggregate(x, weight, plan)  # (B, T, F)
 
     def _check_edge_index(self, edge_index: Tensor, num_tasks: int) -> Tensor:
@@ -357,13 +354,14 @@ class HierarchyGNN(torch.nn.Module):
                              f"(got {rounds!r})")
         self.channels = channels
         self.rounds = rounds
-        self.directions = _check_conv_args(
-            channels, conv_kwargs.get("directions", _DIRECTIONS),
-            conv_kwargs.get("message", "sum"), conv_kwargs.get("dropout", 0.0))
-        self.message_type = conv_kwargs.get("message", "sum")
         self.conv_kwargs = dict(conv_kwargs)
         self.convs = ModuleList(
             [HierarchyConv(channels, **conv_kwargs) for _ in range(rounds)])
+        # the convs check their arguments; with no round, check them here
+        self.directions = (self.convs[0].directions if rounds else _check_conv_args(
+            channels, conv_kwargs.get("directions", _DIRECTIONS),
+            conv_kwargs.get("message", "sum"), conv_kwargs.get("dropout", 0.0)))
+        self.message_type = conv_kwargs.get("message", "sum")
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -144,10 +144,9 @@ class EdgeSynapses(nn.Module):
         self.learn_p = bool(learn_p)
         self.temperature = float(temperature)
 
-        kind_index = torch.tensor([SYNAPSE_KINDS.index(k) for k in self.kinds], dtype=torch.long)
-        is_gaussian = kind_index == 0
-        is_bernoulli = kind_index == 1
-        self.register_buffer("kind_index", kind_index, persistent=False)  # (E,)
+        is_gaussian = torch.tensor([k == "gaussian" for k in self.kinds], dtype=torch.bool)  # (E,)
+        is_bernoulli = torch.tensor([k == "bernoulli" for k in self.kinds],
+                                    dtype=torch.bool)  # (E,)
         self.register_buffer("is_gaussian", is_gaussian, persistent=False)  # (E,)
         self.register_buffer("is_bernoulli", is_bernoulli, persistent=False)  # (E,)
         self._has_gaussian = bool(is_gaussian.any())
