@@ -6,7 +6,7 @@ every label is one of them. NaN or None is a missing label (``-1`` is a label, a
 every scikit-learn classifier). With fewer distinct labels than the task has classes,
 the model's first ``len(classes_)`` classes are used, their probabilities renormalised.
 
-**Any other hierarchy**: ``y`` holds the :func:`~taskgraph.train.data.target_columns`
+**Any other hierarchy**: ``y`` holds the :func:`~taskgraph.model.targets.target_columns`
 in hierarchy order: one column per binary (0/1, or yes/no, true/false), multiclass (class
 index or name) or regression task, K 0/1 columns per multilabel task; -1, NaN or None is
 a missing label (only NaN for regression). ``classes_`` has one entry per task, the
@@ -43,9 +43,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import random
-from numbers import Integral, Real
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,62 +51,22 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
+from taskgraph.errors import DataError
 from taskgraph.hierarchy import Hierarchy, load_hierarchy
 from taskgraph.model.compile import compile as compile_model
 from taskgraph.model.config import ModelConfig
 from taskgraph.model.model import TaskGraphModel
+from taskgraph.model.targets import target_columns, target_slices
 from taskgraph.sklearn_labels import (column_classes, decode_codes, encode_label_vector,
                                       label_task, missing_labels, proba, target_matrix)
-from taskgraph.train.data import TaskDataset, make_loader, target_columns
+from taskgraph.sklearn_params import check_parameters, is_int, private_rng
+from taskgraph.train.data import TaskDataset, make_loader
 from taskgraph.train.fit import fit as train_model
-from taskgraph.train.weighting import WEIGHTINGS
 
 __all__ = ["TaskGraphClassifier"]
 
 _CHUNK = 4096  # rows per call of model.predict
-
-
-def _int(v: Any, low: int) -> bool:
-    return isinstance(v, Integral) and not isinstance(v, bool) and v >= low
-
-
-def _real(v: Any, low: float, strict: bool = False) -> bool:
-    return isinstance(v, Real) and not isinstance(v, bool) and (v > low if strict else v >= low)
-
-
-#: parameter -> (accepts, what is expected); one message format for all of them.
-_PARAMETERS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "task_dim": (lambda v: v is None or _int(v, 1), "a positive integer or None"),
-    "rounds": (lambda v: v is None or _int(v, 0), "an integer >= 0 or None"),
-    "hidden": (lambda v: v is None or isinstance(v, (list, tuple)) and all(_int(w, 1) for w in v),
-               "a list of positive integers or None"),
-    "epochs": (lambda v: _int(v, 1), "a positive integer"),
-    "batch_size": (lambda v: _int(v, 1), "a positive integer"),
-    "lr": (lambda v: _real(v, 0, strict=True), "a positive number"),
-    "weight_decay": (lambda v: _real(v, 0), "a number >= 0"),
-    "weighting": (lambda v: isinstance(v, str) and v in WEIGHTINGS,
-                  "one of " + ", ".join(map(repr, WEIGHTINGS))),
-    "grad_noise": (lambda v: _real(v, 0), "a number >= 0"),
-    "kl_weight": (lambda v: _real(v, 0), "a number >= 0"),
-    "samples": (lambda v: _int(v, 0), "an integer >= 0"),
-    "coherent": (lambda v: v is None or isinstance(v, bool), "True, False or None"),
-    "random_state": (lambda v: v is None or _int(v, 0) or isinstance(v, np.random.RandomState),
-                     "None, an integer >= 0 or a numpy RandomState"),
-    "verbose": (lambda v: isinstance(v, Integral), "a bool"),
-}
-
-
-@contextlib.contextmanager
-def _private_rng(seed: int) -> Iterator[None]:
-    """Seeded torch, numpy and Python RNGs inside; the caller's global states untouched."""
-    np_state, py_state = np.random.get_state(), random.getstate()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        try:
-            yield
-        finally:
-            np.random.set_state(np_state)
-            random.setstate(py_state)
+_FIELDS = ("probs", "label", "value", "entropy", "mutual_info", "variance")
 
 
 class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
@@ -159,12 +117,10 @@ class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
         """Train a freshly compiled model on ``X`` (n, d) and the targets ``y``.
 
         Raises:
-            ValueError: an invalid parameter, hierarchy, feature value or label.
+            ValueError: an invalid parameter (:class:`~taskgraph.errors.ArgumentError`),
+                hierarchy, feature value or label (:class:`~taskgraph.errors.DataError`).
         """
-        for name, (accepts, expected) in _PARAMETERS.items():
-            if not accepts(getattr(self, name)):
-                raise ValueError(f"{type(self).__name__}: {name}: expected {expected}, "
-                                 f"got {getattr(self, name)!r}")
+        check_parameters(self, type(self).__name__)
         h = self.hierarchy if isinstance(self.hierarchy, Hierarchy) \
             else load_hierarchy(self.hierarchy)
         if y is None:
@@ -172,12 +128,13 @@ class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
                              f"target y is None.")
         X = self._check_X(X, reset=True)
         check_consistent_length(X, y)
-        if label_task(h) is not None:
-            self.classes_, targets = encode_label_vector(label_task(h), y)
+        task = label_task(h)
+        if task is not None:
+            self.classes_, targets = encode_label_vector(task, y)
         else:
             targets, known = target_matrix(h, y, len(X))
             if not known.any():
-                raise ValueError("y has no labels: every entry is missing (-1 or NaN)")
+                raise DataError("y has no labels: every entry is missing (-1 or NaN)")
             self.classes_ = column_classes(h, y)
         overrides = {k: getattr(self, k) for k in ("task_dim", "rounds")
                      if getattr(self, k) is not None}
@@ -185,7 +142,7 @@ class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
             overrides["encoder_spec"] = {"hidden": list(self.hidden)}
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         data = TaskDataset(torch.from_numpy(X), targets, h)
-        with _private_rng(seed):
+        with private_rng(seed):
             model = compile_model(h, in_features=X.shape[1], coherent=self.coherent, **overrides)
             history = train_model(
                 model, make_loader(data, batch_size=self.batch_size, seed=seed),
@@ -206,24 +163,23 @@ class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
             v, names = X[r, c], getattr(self, "feature_names_in_", None)
             what = "NaN" if np.isnan(v) else f"{v:g} (not a finite float32)"
             where = f" ({names[c]!r})" if names is not None else ""
-            raise ValueError(f"Input X contains {what} at row {r}, column {c}{where}; "
-                             f"impute or drop it first")
+            raise DataError(f"Input X contains {what} at row {r}, column {c}{where}; "
+                            f"impute or drop it first")
         return Xf
 
     def _predict_tasks(self, X: Any, samples: int) -> dict[str, dict[str, np.ndarray]]:
         """Per task the fields of the model's prediction (probs, label, value, ...)."""
         check_is_fitted(self)
         x = torch.from_numpy(self._check_X(X, reset=False))
-        seeded = samples > 0 and _int(self.random_state, 0)
-        with _private_rng(self.random_state) if seeded else contextlib.nullcontext():
+        seeded = samples > 0 and is_int(self.random_state, 0)
+        with private_rng(self.random_state) if seeded else contextlib.nullcontext():
             parts = [self.model_.predict(x[i:i + _CHUNK], samples=samples)
                      for i in range(0, len(x), _CHUNK)]
-        fields = ("probs", "label", "value", "entropy", "mutual_info", "variance")
         out = {}
         for name in self.hierarchy_.task_names:
             preds = [p[name] for p in parts]
             out[name] = {f: np.concatenate([getattr(q, f).numpy() for q in preds])
-                         for f in fields if getattr(preds[0], f) is not None}
+                         for f in _FIELDS if getattr(preds[0], f) is not None}
         return out
 
     def _label_proba(self, pred: dict[str, np.ndarray]) -> np.ndarray:
@@ -232,8 +188,11 @@ class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
 
     def _predict_codes(self, pred: dict[str, dict[str, np.ndarray]]) -> list[np.ndarray]:
         """Per task its predicted target columns as numbers: ``(n, width)`` each."""
-        cols = [pred[n].get("value", pred[n].get("label")) for n in self.hierarchy_.task_names]
-        return [c.reshape(len(c), -1) for c in cols]
+        out = []
+        for name in self.hierarchy_.task_names:
+            column = pred[name]["value"] if "value" in pred[name] else pred[name]["label"]
+            out.append(column.reshape(len(column), -1))
+        return out
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels (one-task hierarchy: 1-D), or the ``(n, C)`` target columns in the labels
@@ -245,13 +204,18 @@ class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
         codes = self._predict_codes(pred)
         if any(c is not None and c.dtype == object for c in self.classes_):
             # labels as given: class names (None: no class fits), ints, floats
-            out = np.concatenate([b.astype(np.float64).astype(object) if c is None
-                                  else decode_codes(c, b[:, 0])[:, None] if c.dtype == object
-                                  else b.astype(np.int64).astype(object)
-                                  for c, b in zip(self.classes_, codes)], axis=1)
+            parts = []
+            for classes, block in zip(self.classes_, codes):
+                if classes is None:  # values
+                    parts.append(block.astype(np.float64).astype(object))
+                elif classes.dtype == object:  # names
+                    parts.append(decode_codes(classes, block[:, 0])[:, None])
+                else:
+                    parts.append(block.astype(np.int64).astype(object))
+            out = np.concatenate(parts, axis=1)
         else:
-            numeric = np.float64 if any("value" in p for p in pred.values()) else np.int64
-            out = np.concatenate(codes, axis=1).astype(numeric)
+            values = any("value" in p for p in pred.values())
+            out = np.concatenate(codes, axis=1).astype(np.float64 if values else np.int64)
         return out[:, 0] if out.shape[1] == 1 else out
 
     def predict_proba(self, X: Any) -> Any:
@@ -271,7 +235,8 @@ class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
         """``{task: {"entropy": ..., "mutual_info": ...}}`` from ``samples`` draws of the
         synapses: predictive entropy and its epistemic part in nats, ``(n,)`` (``(n, K)``
         for multilabel); ``{task: {"variance": ...}}`` for a regression task."""
-        return {name: {k: v for k, v in p.items() if k in ("entropy", "mutual_info", "variance")}
+        keep = ("entropy", "mutual_info", "variance")
+        return {name: {k: v for k, v in p.items() if k in keep}
                 for name, p in self._predict_tasks(X, samples).items()}
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
@@ -289,12 +254,13 @@ class TaskGraphClassifier(ClassifierMixin, BaseEstimator):
         check_consistent_length(P, y)
         w = np.ones(len(P)) if sample_weight is None else np.asarray(sample_weight, float)
         Y, labelled = target_matrix(self.hierarchy_, y, len(P))  # names -> class codes
-        w, scores, start = np.broadcast_to(w[:, None], Y.shape), [], 0
-        for name, width in target_columns(self.hierarchy_):
-            cols, start = slice(start, start + width), start + width
+        w = np.broadcast_to(w[:, None], Y.shape)
+        scores = []
+        for classes, (name, cols) in zip(self.classes_, target_slices(self.hierarchy_)):
             k = labelled[:, cols]
-            if self.hierarchy_[name].type != "regression" and k.any():
-                scores.append(np.average(P[:, cols][k] == Y[:, cols][k], weights=w[:, cols][k]))
+            if classes is not None and k.any():  # classes (not values): an accuracy
+                hit = P[:, cols][k] == Y[:, cols][k]
+                scores.append(np.average(hit, weights=w[:, cols][k]))
         if not scores:
             raise ValueError("score: y has no labelled entry of a classification task")
         return float(np.mean(scores))

@@ -2,7 +2,7 @@
 and target columns out, and predicted codes back to the labels ``y`` used.
 
 A one-task binary / multiclass hierarchy takes any labels (:func:`encode_label_vector`);
-any other hierarchy takes the :func:`~taskgraph.train.data.target_columns` matrix
+any other hierarchy takes the :func:`~taskgraph.model.targets.target_columns` matrix
 (:func:`target_matrix`). In both, :func:`column_classes` / ``classes_`` remember the
 labels each column was given in, so that ``predict`` answers in the same labels.
 
@@ -28,8 +28,11 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import column_or_1d
 
+from taskgraph.errors import DataError
 from taskgraph.hierarchy import Hierarchy, TaskSpec
-from taskgraph.train.data import encode_labels, target_columns
+from taskgraph.model.labels import encode_labels
+from taskgraph.model.targets import target_columns, target_slices
+from taskgraph.model.task_types import TASK_TYPES
 
 __all__ = ["label_task", "missing_labels", "encode_label_vector", "target_matrix",
            "column_classes", "decode_codes", "proba"]
@@ -38,10 +41,20 @@ __all__ = ["label_task", "missing_labels", "encode_label_vector", "target_matrix
 _WORD_PAIRS = {"no": "yes", "yes": "no", "false": "true", "true": "false"}
 
 
+def _class_column(spec: TaskSpec) -> bool:
+    """Whether the task's one target column holds one of two or more class codes (binary,
+    multiclass; not a multilabel task's 0/1 per label, nor values)."""
+    kind = TASK_TYPES[spec.type]
+    codes = kind.codes(spec)
+    one_column = kind.target_width(kind.head_width(spec)) == 1
+    return codes is not None and len(codes) >= 2 and one_column
+
+
 def label_task(h: Hierarchy) -> TaskSpec | None:
-    """The task of a one-task binary / multiclass hierarchy (plain label mode), else None."""
+    """The task of a one-task hierarchy whose target column holds classes (binary,
+    multiclass): plain label mode. Else None."""
     spec = next(iter(h.tasks.values()))  # a hierarchy has at least one task
-    return spec if len(h) == 1 and spec.type in ("binary", "multiclass") else None
+    return spec if len(h) == 1 and _class_column(spec) else None
 
 
 def missing_labels(y: np.ndarray) -> np.ndarray:
@@ -64,12 +77,13 @@ def encode_label_vector(spec: TaskSpec, y: Any) -> tuple[np.ndarray, np.ndarray]
     if seen.size == 0:
         raise ValueError("y has no labels: every entry is missing (NaN or None)")
     check_classification_targets(seen)
-    names = spec.classes if spec.type == "multiclass" and not spec.count_only else ()
+    kind = TASK_TYPES[spec.type]
+    names = spec.classes if kind.class_names and not spec.count_only else ()
     if names and seen.dtype.kind in "OU" and set(np.unique(seen).tolist()) <= set(names):
         classes = np.asarray(names, dtype=object)
     else:
         classes = unique_labels(seen)
-        K = 2 if spec.type == "binary" else spec.num_outputs
+        K = len(kind.codes(spec))
         if len(classes) > K:
             raise ValueError(f"y has {len(classes)} classes, but task {spec.name!r} has {K}: "
                              f"{classes[:10].tolist()}")
@@ -85,35 +99,25 @@ def _as_matrix(h: Hierarchy, y: Any) -> np.ndarray:
 
 
 def target_matrix(h: Hierarchy, y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``y`` as a float matrix of target columns, checked per column, and its labelled
-    entries (not NaN, and not -1 outside regression)."""
+    """``y`` as a float matrix of target columns and its labelled entries (not NaN, and
+    not -1 outside regression); every column is read as labels of its task
+    (:func:`~taskgraph.model.labels.encode_labels`: class names, words, checked values).
+
+    Raises:
+        DataError: a wrong shape, or every unusable label (one line each).
+    """
     columns = target_columns(h)
     width = sum(w for _, w in columns)
     y = _as_matrix(h, y)
     if y.shape != (n, width):
         names = ", ".join(name for name, _ in columns)[:200]
-        raise ValueError(f"y: expected shape ({n}, {width}), one column per target "
-                         f"({names}), got {y.shape}")
-    out, known, start = np.empty((n, width)), np.empty((n, width), dtype=bool), 0
-    for name, w in columns:
-        block = y[:, start:start + w]
-        out[:, start:start + w] = (encode_labels(h, name, block[:, 0].tolist())[:, None]
-                                   if y.dtype.kind in "OUS" and w == 1 else block)
-        spec, v = h[name], out[:, start:start + w]
-        known[:, start:start + w] = ~np.isnan(v) & ((v != -1) | (spec.type == "regression"))
-        if spec.type == "regression":
-            bad, what = np.isinf(v), "a finite value or NaN"
-        elif spec.type == "multiclass":
-            K = spec.num_outputs
-            bad = ~np.isnan(v) & (v != -1) & ((v < 0) | (v >= K) | (v != np.round(v)))
-            what = f"a class index in 0..{K - 1}, -1 or NaN"
-        else:
-            bad, what = ~np.isnan(v) & ~np.isin(v, (-1, 0, 1)), "0, 1, -1 or NaN"
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            label = f"task {name!r}" + (f" (column {c} of {w})" if w > 1 else "")
-            raise ValueError(f"y: {label}, row {r}: expected {what}, got {v[r, c]:g}")
-        start += w
+        raise DataError(f"y: expected shape ({n}, {width}), one column per target "
+                        f"({names}), got {y.shape}")
+    out, known = np.empty((n, width)), np.empty((n, width), dtype=bool)
+    for name, cols in target_slices(h):
+        block = y[:, cols] if cols.stop - cols.start > 1 else y[:, cols.start]
+        out[:, cols] = encode_labels(h, name, block).reshape(n, -1)
+        known[:, cols] = TASK_TYPES[h[name].type].known(out[:, cols])
     return out, known
 
 
@@ -130,7 +134,7 @@ def _named_classes(spec: TaskSpec, column: np.ndarray) -> np.ndarray | None:
                                                  or (isinstance(v, str) and v in ("", "-1")))]
     if not given or not all(isinstance(v, str) for v in given):
         return None  # numbers (or no label at all): the codes are the labels
-    if spec.type == "multiclass":
+    if TASK_TYPES[spec.type].class_names:
         return np.asarray(spec.classes, dtype=object) if set(given) <= set(spec.classes or ()) \
             else None
     words = [v.strip() for v in given]
@@ -151,18 +155,11 @@ def column_classes(h: Hierarchy, y: Any) -> list[np.ndarray | None]:
     ``false``/``true`` (``['no', 'yes']``); multiclass the task's class names when the
     column holds names, else ``arange(K)``; multilabel ``arange(K)``; regression None.
     """
-    y, out, start = _as_matrix(h, y), [], 0
-    for name, w in target_columns(h):
+    y, out = _as_matrix(h, y), []
+    for name, cols in target_slices(h):
         spec = h[name]
-        if spec.type == "regression":
-            out.append(None)
-        elif spec.type == "multilabel":
-            out.append(np.arange(w))
-        else:
-            named = _named_classes(spec, y[:, start])
-            out.append(named if named is not None else
-                       np.array([0, 1]) if spec.type == "binary" else np.arange(spec.num_outputs))
-        start += w
+        named = _named_classes(spec, y[:, cols.start]) if _class_column(spec) else None
+        out.append(named if named is not None else TASK_TYPES[spec.type].codes(spec))
     return out
 
 

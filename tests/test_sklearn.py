@@ -11,6 +11,7 @@ import torch
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import taskgraph as tg
 from taskgraph import load_hierarchy
 from taskgraph.sklearn import TaskGraphClassifier
 
@@ -237,7 +238,7 @@ def test_dataframe_feature_names():
 def test_parameter_errors(params, message):
     X, Y = cells_data(20)
     est = TaskGraphClassifier(HIERARCHIES / "cell_functions.yaml", **params)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(tg.ArgumentError, match=message):  # a ValueError, as sklearn's
         est.fit(X, Y)
 
 
@@ -246,7 +247,9 @@ def test_data_errors():
     est = TaskGraphClassifier(HIERARCHIES / "animals.yaml", epochs=1, **SMALL)
     bad = Y.copy()
     bad[4, 2] = 7
-    with pytest.raises(ValueError, match=r"task 'species', row 4: expected a class index in 0..3"):
+    with pytest.raises(tg.DataError, match=r"row 4 \(0-based\): multiclass task 'species' "
+                       r"expects a class name \(cat, dog, cow, eagle\) or an integer index "
+                       r"0..3, got 7.0"):  # the labels' one check (taskgraph.model.labels)
         est.fit(X, bad)
     with pytest.raises(ValueError, match=r"expected shape \(30, 4\)"):
         est.fit(X, Y[:, :3])

@@ -153,52 +153,13 @@ def prediction_columns(hierarchy: Any, pred: Mapping[str, Any], *,
     Raises:
         DataError: two tasks would write a column of the same name.
     """
+    from taskgraph.model.task_types import TASK_TYPES
+
     cols: dict[str, np.ndarray] = {}
-
-    def arr(t: Any) -> np.ndarray:
-        return t.detach().cpu().numpy()
-
-    for name, spec in hierarchy.tasks.items():
-        p = pred[name]
-        if spec.type == "regression":
-            value, std = arr(p.value), np.sqrt(arr(p.variance))
-            if value.ndim == 1:
-                _put(cols, name, value, name)
-                if uncertainty:
-                    _put(cols, f"{name}.std", std, name)
-            else:
-                for i in range(value.shape[1]):
-                    _put(cols, f"{name}.{i}", value[:, i], name)
-                    if uncertainty:
-                        _put(cols, f"{name}.{i}.std", std[:, i], name)
-        elif spec.type == "binary":
-            _put(cols, name, arr(p.label).astype(np.int64), name)
-            _put(cols, f"{name}.prob", arr(p.probs), name)
-            if uncertainty:
-                for field in ("std", "entropy", "mutual_info"):
-                    _put(cols, f"{name}.{field}", arr(getattr(p, field)), name)
-        elif spec.type == "multiclass":
-            classes = list(spec.classes or ())
-            label = arr(p.label)
-            names = np.array(classes + [""])[np.where(label < 0, len(classes), label)]  # -1: ""
-            _put(cols, name, names, name)
-            probs = arr(p.probs)  # (B, K)
-            for k, c in enumerate(classes):
-                _put(cols, f"{name}.prob.{c}", probs[:, k], name)
-            if uncertainty:
-                _put(cols, f"{name}.entropy", arr(p.entropy), name)
-                _put(cols, f"{name}.mutual_info", arr(p.mutual_info), name)
-                std = arr(p.std)
-                for k, c in enumerate(classes):
-                    _put(cols, f"{name}.std.{c}", std[:, k], name)
-        else:  # multilabel: every field is (B, K)
-            fields = {"": arr(p.label).astype(np.int64), ".prob": arr(p.probs)}
-            if uncertainty:
-                fields.update({f".{f}": arr(getattr(p, f)) for f in
-                               ("std", "entropy", "mutual_info")})
-            for k, c in enumerate(spec.classes or ()):
-                for suffix, values in fields.items():
-                    _put(cols, f"{name}.{c}{suffix}", values[:, k], name)
+    for name, spec in hierarchy.tasks.items():  # the columns of each task, from its type
+        for column, values in TASK_TYPES[spec.type].output_columns(spec, pred[name],
+                                                                   uncertainty):
+            _put(cols, column, values, name)
     return cols
 
 

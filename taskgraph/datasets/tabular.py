@@ -55,13 +55,9 @@ import numpy as np
 
 from taskgraph.errors import DataError
 from taskgraph.hierarchy import Hierarchy
-from taskgraph.train.data import (
-    TaskDataset,
-    _encode_task,
-    _Problems,
-    label_counts,
-    target_columns,
-)
+from taskgraph.model.labels import Problems, encode_task
+from taskgraph.model.targets import target_columns
+from taskgraph.train.data import TaskDataset, label_counts
 from taskgraph.vocabulary import suggest
 
 __all__ = ["read_table", "target_column_names", "MissingLabelsWarning", "LABEL_MODES"]
@@ -98,7 +94,7 @@ def _listing(names: Sequence[str], limit: int = 20) -> str:
     return ", ".join(names[:limit]) + more
 
 
-def _present_tasks(problems: _Problems, per_task: dict[str, list[str]],
+def _present_tasks(problems: Problems, per_task: dict[str, list[str]],
                    available: Sequence[str], labels: str, noun: str, blank: str) -> list[str]:
     """The tasks whose label columns (``noun``: "column" / "array") are all in
     ``available``; a task with only some of them, and under ``labels="required"`` a task
@@ -168,7 +164,7 @@ def _read_csv(path: str, hierarchy: Hierarchy, feature_columns: Sequence[str] | 
     if len(rows) == 1:
         raise DataError(f"{path}: no data rows")
     lines = [n for n, _ in rows[1:]]  # file line of each data row
-    problems = _Problems(path)
+    problems = Problems(path)
     for n, r in rows[1:]:
         if len(r) != len(header):
             problems.add(f"line {n} has {len(r)} fields, the header has {len(header)}")
@@ -197,14 +193,14 @@ def _read_csv(path: str, hierarchy: Hierarchy, feature_columns: Sequence[str] | 
     for task, w in target_columns(hierarchy):
         if task in present:
             cells = np.array([columns[c] for c in per_task[task]], dtype=object).T  # (N, w)
-            Y[:, col:col + w] = _encode_task(hierarchy[task], cells, problems, rows=where,
+            Y[:, col:col + w] = encode_task(hierarchy[task], cells, problems, rows=where,
                                              columns=per_task[task])
         col += w
     problems.check()
     return _dataset(path, X, Y, hierarchy, labels)
 
 
-def _feature_column(problems: _Problems, hierarchy: Hierarchy, name: str,
+def _feature_column(problems: Problems, hierarchy: Hierarchy, name: str,
                     cells: list[str], lines: list[int]) -> np.ndarray:
     """One feature column as ``(N,)`` float32; every cell that is not a finite number
     goes to ``problems``."""
@@ -248,7 +244,7 @@ def _read_npz(path: str, hierarchy: Hierarchy, labels: str) -> TaskDataset:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as err:
         raise DataError(f"{path}: not a readable .npz archive ({err})") from None
-    problems = _Problems(path)
+    problems = Problems(path)
     with archive:
         if "X" not in archive.files:
             raise DataError(f"{path}: no array 'X' (features); arrays: {', '.join(archive.files)}")

@@ -150,11 +150,13 @@ class Hierarchy:
         """Edges (parent, child), ordered by child then parent in file order."""
         return [(p, t.name) for t in self.tasks.values() for p in t.parents]
 
-    def edge_synapse(self, parent: str, child: str, direction: str = "down") -> SynapseSpec:
-        """The synapse of edge ``parent -> child`` in ``direction`` (overrides applied)."""
+    def edge_synapse(self, parent: str, child: str, direction: str = "down", *,
+                     default: SynapseSpec | None = None) -> SynapseSpec:
+        """The synapse of edge ``parent -> child`` in ``direction``: the file's per-edge
+        overrides applied on top of ``default`` (the ``model.synapse`` of the file)."""
         if not self.graph.has_edge(parent, child):
             raise KeyError(f"{parent} -> {child} is not an edge of {self.name!r}")
-        spec = self.model.synapse
+        spec = self.model.synapse if default is None else default
         for edge in self.edges:
             if edge.parent == parent and edge.child == child and edge.applies_to(direction):
                 spec = edge.resolve(spec)

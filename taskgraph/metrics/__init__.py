@@ -9,19 +9,23 @@ Example:
     0.5
 """
 
-from taskgraph.metrics.calibration import expected_calibration_error, multiclass_brier_score
+from taskgraph.metrics.calibration import (calibration_bins, expected_calibration_error,
+                                           multiclass_brier_score)
 from taskgraph.metrics.evaluate import evaluate
 from taskgraph.metrics.hierarchical import (ancestor_closure, auprc_bar, coherence_violation_rate,
-                                            hierarchical_prf)
-from taskgraph.metrics.report import Report
+                                            coherence_violations, hierarchical_prf)
+from taskgraph.metrics.report import PRIMARY, Report
 
 __all__ = [
     "evaluate",
     "Report",
+    "PRIMARY",
     "expected_calibration_error",
+    "calibration_bins",
     "multiclass_brier_score",
     "hierarchical_prf",
     "auprc_bar",
+    "coherence_violations",
     "coherence_violation_rate",
     "ancestor_closure",
 ]

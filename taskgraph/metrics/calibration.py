@@ -31,17 +31,37 @@ from typing import Any
 
 import numpy as np
 
-from taskgraph.errors import DataError
+from taskgraph.errors import ArgumentError, DataError
 
-__all__ = ["expected_calibration_error", "multiclass_brier_score", "binary_calibration_columns"]
+__all__ = ["expected_calibration_error", "multiclass_brier_score", "binary_calibration_columns",
+           "calibration_bins", "DEFAULT_BINS"]
 
 DEFAULT_BINS = 15
 
 
 def _check_bins(n_bins: Any) -> int:
     if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins < 1:
-        raise DataError(f"n_bins: expected a positive integer, got {n_bins!r}")
+        raise ArgumentError(f"n_bins: expected a positive integer, got {n_bins!r}")
     return int(n_bins)
+
+
+def _bin_sums(outcome: np.ndarray, conf: np.ndarray, known: np.ndarray,
+              n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column and bin of ``(N, C)`` outcomes / confidences, over the ``known`` rows:
+    the count, the sum of confidences and the sum of outcomes, each ``(C, n_bins)``.
+
+    The binning of every calibration number here: bin m holds ``[m/M, (m+1)/M)``, the
+    last one closed at 1, so a confidence of exactly ``m/M`` falls in bin m.
+    """
+    C = conf.shape[1]
+    inner = np.arange(1, n_bins) / n_bins
+    conf = np.clip(conf, 0.0, 1.0)
+    bins = np.searchsorted(inner, conf, side="right")  # (N, C)
+    slot = (bins + n_bins * np.arange(C)[None, :])[known]  # one slot per (column, bin)
+
+    def total(weights: np.ndarray | None) -> np.ndarray:
+        return np.bincount(slot, weights=weights, minlength=C * n_bins).reshape(C, n_bins)
+    return total(None), total(conf[known]), total(outcome[known])
 
 
 def _ece_columns(outcome: np.ndarray, conf: np.ndarray, known: np.ndarray,
@@ -50,15 +70,38 @@ def _ece_columns(outcome: np.ndarray, conf: np.ndarray, known: np.ndarray,
 
     Returns a ``(C,)`` float array, NaN for a column without known rows.
     """
-    N, C = conf.shape
-    inner = np.arange(1, n_bins) / n_bins  # k / M, so p == k / M falls in bin k exactly
-    bins = np.searchsorted(inner, np.clip(conf, 0.0, 1.0), side="right")  # (N, C)
-    slot = (bins + n_bins * np.arange(C)[None, :])[known]  # one slot per (column, bin)
-    gap = np.bincount(slot, weights=(outcome - conf)[known], minlength=C * n_bins)
-    count = known.sum(0)  # (C,)
-    total = np.abs(gap.reshape(C, n_bins)).sum(1)
+    count, conf_sum, outcome_sum = _bin_sums(outcome, conf, known, n_bins)
+    n = count.sum(1)  # (C,)
+    total = np.abs(outcome_sum - conf_sum).sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
+def calibration_bins(outcome: Any, confidence: Any, n_bins: int = DEFAULT_BINS
+                     ) -> dict[str, Any]:
+    """Per bin: ``count``, mean ``confidence`` and ``accuracy`` (NaN where empty), the
+    bin ``edges``, and the ``ece`` (what reliability diagrams draw).
+
+    Args:
+        outcome: ``(N,)`` 0/1 outcomes (a binary label, or top-label correctness).
+        confidence: ``(N,)`` predicted probabilities of those outcomes.
+        n_bins: equal-width bins on ``[0, 1]``.
+
+    Example:
+        >>> b = calibration_bins(np.array([1., 0., 1., 1.]), np.array([.9, .9, .2, .2]), 5)
+        >>> b["count"].tolist(), float(b["accuracy"][4]), round(b["ece"], 3)  # (.8 + 1.6) / 4
+        ([0, 2, 0, 0, 2], 0.5, 0.6)
+    """
+    n_bins = _check_bins(n_bins)
+    o = np.asarray(outcome, dtype=np.float64).reshape(-1, 1)
+    c = np.asarray(confidence, dtype=np.float64).reshape(-1, 1)
+    count, conf_sum, acc_sum = (a[0] for a in _bin_sums(o, c, np.ones_like(c, dtype=bool),
+                                                         n_bins))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf, acc = conf_sum / count, acc_sum / count
+    ece = float(np.abs(acc_sum - conf_sum).sum() / max(o.shape[0], 1))
+    return {"count": count.astype(np.int64), "confidence": conf, "accuracy": acc, "ece": ece,
+            "edges": np.linspace(0.0, 1.0, n_bins + 1)}
 
 
 def expected_calibration_error(y_true: Any, y_prob: Any, *, n_bins: int = DEFAULT_BINS) -> float:

@@ -42,8 +42,8 @@ from sklearn.metrics import average_precision_score
 
 from taskgraph.errors import DataError
 
-__all__ = ["hierarchical_prf", "auprc_bar", "coherence_violation_rate", "ancestor_closure",
-           "label_matrix"]
+__all__ = ["hierarchical_prf", "auprc_bar", "coherence_violations", "coherence_violation_rate",
+           "ancestor_closure", "label_matrix"]
 
 
 def label_matrix(y_true: Any, name: str = "y_true") -> tuple[np.ndarray, np.ndarray]:
@@ -199,8 +199,33 @@ def auprc_bar(y_true: Any, y_prob: Any, *, exclude: Iterable[int] | None = None)
     return float(average_precision_score(flat_y, flat_p))
 
 
+def coherence_violations(y_prob: Any, edges: Any, *, tol: float = 1e-6) -> int:
+    """Number of (example, edge) pairs with ``p[parent] < p[child] - tol``.
+
+    Args:
+        y_prob: ``(N, T)`` probabilities.
+        edges: ``(parent, child)`` column pairs.
+        tol: slack for rounding.
+
+    Example:
+        >>> coherence_violations([[.5, .6, .4], [.9, .1, .95]], [(0, 1), (0, 2)])
+        2
+    """
+    p = np.asarray(y_prob, dtype=np.float64)
+    if p.ndim != 2:
+        raise DataError(f"y_prob: expected an (N, T) matrix, got shape {p.shape}")
+    e = _edges(edges, p.shape[1])
+    violations = 0
+    step = max(1, (1 << 22) // max(len(e), 1))  # bound the (rows, E) temporaries
+    for start in range(0, p.shape[0], step) if len(e) else ():
+        chunk = p[start:start + step]
+        violations += int((chunk[:, e[:, 0]] < chunk[:, e[:, 1]] - tol).sum())
+    return violations
+
+
 def coherence_violation_rate(y_prob: Any, edges: Any, *, tol: float = 1e-6) -> float | None:
-    """Fraction of (example, edge) pairs with ``p[parent] < p[child] - tol``.
+    """Fraction of (example, edge) pairs with ``p[parent] < p[child] - tol``
+    (:func:`coherence_violations` over ``N * E``).
 
     Args:
         y_prob: ``(N, T)`` probabilities.
@@ -214,15 +239,9 @@ def coherence_violation_rate(y_prob: Any, edges: Any, *, tol: float = 1e-6) -> f
         >>> coherence_violation_rate([[.5, .6, .4], [.9, .1, .2]], [(0, 1), (0, 2)])
         0.25
     """
-    p = np.asarray(y_prob, dtype=np.float64)
-    if p.ndim != 2:
-        raise DataError(f"y_prob: expected an (N, T) matrix, got shape {p.shape}")
-    e = _edges(edges, p.shape[1])
-    if not len(e) or not p.shape[0]:
+    count = coherence_violations(y_prob, edges, tol=tol)
+    p = np.asarray(y_prob)
+    E = _edges(edges, p.shape[1]).shape[0]
+    if not E or not p.shape[0]:
         return None
-    violations = 0
-    step = max(1, (1 << 22) // len(e))  # bound the (rows, E) temporaries
-    for start in range(0, p.shape[0], step):
-        chunk = p[start:start + step]
-        violations += int((chunk[:, e[:, 0]] < chunk[:, e[:, 1]] - tol).sum())
-    return violations / (p.shape[0] * len(e))
+    return count / (p.shape[0] * E)

@@ -21,28 +21,17 @@ from typing import Any
 
 import numpy as np
 
+from taskgraph.metrics.task_scores import SCORERS
+
 __all__ = ["Report", "PRIMARY"]
 
 MARKDOWN_ROWS = 50
 
-PRIMARY = {
-    "binary": "average precision (none where it is undefined: the labelled examples have "
-              "a single class)",
-    "multiclass": "accuracy",
-    "multilabel": "micro F1",
-    "regression": "R² clipped to [-1, 1]",
-}
+#: Each task type's primary metric (a task's ``score``), in words.
+PRIMARY = {kind: scorer.description for kind, scorer in SCORERS.items()}
 
 # (key, label) of the metrics shown per task type in the Markdown table.
-_SHOWN = {
-    "binary": [("accuracy", "acc"), ("f1", "F1"), ("auroc", "AUROC"),
-               ("average_precision", "AP")],
-    "multiclass": [("accuracy", "acc"), ("f1_macro", "F1 macro"),
-                   ("f1_weighted", "F1 weighted"), ("top3_accuracy", "top-3 acc")],
-    "multilabel": [("f1_micro", "F1 micro"), ("f1_macro", "F1 macro"),
-                   ("average_precision", "AP micro")],
-    "regression": [("mse", "MSE"), ("mae", "MAE"), ("r2", "R²")],
-}
+_SHOWN = {kind: list(scorer.shown) for kind, scorer in SCORERS.items()}
 _CALIBRATION = [("ece", "ECE"), ("nll", "NLL"), ("brier", "Brier"),
                 ("entropy", "entropy"), ("mutual_info", "MI")]
 _HIERARCHY = [("h_precision", "hierarchical precision"), ("h_recall", "hierarchical recall"),

@@ -18,7 +18,7 @@ from typing import Any
 
 from torch import nn
 
-from taskgraph.errors import SchemaError
+from taskgraph.errors import ArgumentError
 from taskgraph.hierarchy import Hierarchy, load_hierarchy
 from taskgraph.model.config import ModelConfig
 from taskgraph.model.encoder import infer_out_features
@@ -47,7 +47,8 @@ def compile(hierarchy: Hierarchy | str | os.PathLike | dict, *, in_features: int
         A :class:`TaskGraphModel` in training mode.
 
     Raises:
-        SchemaError: an unknown or invalid option, or a missing input width.
+        SchemaError: an unknown or invalid model option (the schema's checks).
+        ArgumentError: a bad or missing ``in_features``, ``encoder`` or ``encoder_dim``.
     """
     if not isinstance(hierarchy, Hierarchy):
         hierarchy = load_hierarchy(hierarchy)
@@ -55,20 +56,20 @@ def compile(hierarchy: Hierarchy | str | os.PathLike | dict, *, in_features: int
         overrides["encoder"] = overrides.pop("encoder_spec")
     if encoder is not None:
         if not isinstance(encoder, nn.Module):
-            raise SchemaError(f"compile: encoder: expected a torch.nn.Module, got "
-                              f"{type(encoder).__name__}")
+            raise ArgumentError(f"compile: encoder: expected a torch.nn.Module, got "
+                                f"{type(encoder).__name__}")
         if encoder_dim is None:
             encoder_dim = infer_out_features(encoder)
         if encoder_dim is None:
-            raise SchemaError("compile: cannot tell the output width of the encoder; "
-                              "pass encoder_dim=D")
+            raise ArgumentError("compile: encoder_dim: cannot tell the output width of the "
+                                "encoder; pass encoder_dim=D")
     elif in_features is None:
-        raise SchemaError("compile: pass in_features=N for the YAML MLP encoder, or an "
-                          "encoder=module")
+        raise ArgumentError("compile: in_features: expected N for the YAML MLP encoder "
+                            "(or pass an encoder=module), got None")
     for name, value in (("in_features", in_features), ("encoder_dim", encoder_dim)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                   or value < 1):
-            raise SchemaError(f"compile: {name}: expected a positive integer, got {value!r}")
+            raise ArgumentError(f"compile: {name}: expected a positive integer, got {value!r}")
     config = ModelConfig.resolve(hierarchy, in_features=in_features, encoder_dim=encoder_dim,
                                  custom_encoder=encoder is not None, coherent=coherent,
                                  overrides=overrides)

@@ -1,4 +1,6 @@
-"""The MLP encoder declared in YAML, and finding the output width of a user's encoder.
+"""Encoders: the MLP declared in YAML, and :class:`UserEncoder`, the thin adapter that
+gives any user module the same face. Every encoder of a model takes ``sample=``, has
+``kl()``, says whether it is ``stochastic``, and checks what it returns.
 
 Example:
     >>> import torch
@@ -6,19 +8,25 @@ Example:
     >>> enc = MLPEncoder(8, EncoderSpec(hidden=(16, 4)))
     >>> enc(torch.randn(3, 8)).shape
     torch.Size([3, 4])
+    >>> user = UserEncoder(torch.nn.Linear(8, 5), 5)  # a module that takes no sample=
+    >>> user(torch.randn(3, 8), sample=True).shape, user.kl().item()
+    (torch.Size([3, 5]), 0.0)
     >>> infer_out_features(torch.nn.Sequential(torch.nn.Linear(8, 5), torch.nn.ReLU()))
     5
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
+from taskgraph.errors import ArgumentError, DataError
 from taskgraph.hierarchy import EncoderSpec
 from taskgraph.nn.stochastic_linear import StochasticLinear
 
-__all__ = ["MLPEncoder", "infer_out_features"]
+__all__ = ["MLPEncoder", "UserEncoder", "infer_out_features"]
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
 
@@ -43,8 +51,9 @@ class MLPEncoder(nn.Module):
     def __init__(self, in_features: int, spec: EncoderSpec, *, stochastic: bool = False,
                  prior_std: float = 1.0) -> None:
         super().__init__()
-        if not isinstance(in_features, int) or in_features < 1:
-            raise ValueError(f"in_features: expected a positive integer, got {in_features!r}")
+        if not isinstance(in_features, int) or isinstance(in_features, bool) or in_features < 1:
+            raise ArgumentError(f"MLPEncoder: in_features: expected a positive integer, got "
+                                f"{in_features!r}")
         self.in_features = in_features
         self.stochastic = stochastic
         self.out_features = spec.hidden[-1] if spec.hidden else in_features
@@ -67,7 +76,18 @@ class MLPEncoder(nn.Module):
             if hasattr(layer, "reset_parameters"):
                 layer.reset_parameters()
 
-    def forward(self, x: Tensor, *, sample: bool | None = None) -> Tensor:
+    def forward(self, x: Any, *, sample: bool | None = None) -> Tensor:
+        """``(B, in_features)`` -> ``(B, out_features)``.
+
+        Raises:
+            DataError: ``x`` is not a ``(B, in_features)`` tensor.
+        """
+        want = self.in_features
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != want:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise DataError(f"model input: expected a (B, in_features={want}) tensor, "
+                            f"got {got}" + (" (one example? use x[None] or x.unsqueeze(0))"
+                                            if got == (want,) else ""))
         for layer in self.layers:
             x = layer(x, sample=sample) if isinstance(layer, StochasticLinear) else layer(x)
         return x  # (B, out_features)
@@ -80,6 +100,59 @@ class MLPEncoder(nn.Module):
         widths = [m.out_features for m in self.layers if hasattr(m, "out_features")]
         return (f"MLPEncoder({self.in_features}, hidden={widths}, "
                 f"stochastic={self.stochastic})")
+
+
+class UserEncoder(nn.Module):
+    """A user's encoder module with the model's encoder interface.
+
+    It calls ``module(x)``, takes the first element of a tuple or list (an LSTM's
+    ``(output, state)``), and checks the result is ``(B, out_features)``. ``sample`` is
+    accepted and ignored, ``kl()`` is 0: the module is deterministic as far as the
+    model's ELBO knows.
+
+    Args:
+        module (nn.Module): the user's encoder; saved weights sit under ``module.``
+            (those saved before the adapter existed, without it, load too).
+        out_features (int): ``D``, the width the model was compiled with.
+
+    Shapes:
+        input: whatever ``module`` takes; output ``(B, out_features)``.
+    """
+
+    stochastic = False
+
+    def __init__(self, module: nn.Module, out_features: int) -> None:
+        super().__init__()
+        self.module = module
+        self.out_features = out_features
+
+    def forward(self, x: Any, *, sample: bool | None = None) -> Tensor:
+        """Raises DataError when the module returns something other than ``(B, D)``."""
+        z = self.module(x)
+        if isinstance(z, (tuple, list)):  # e.g. an LSTM's (output, state): take the first
+            z = z[0]
+        want = self.out_features
+        if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != want:
+            got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+            raise DataError(f"encoder output: expected (B, {want}) (the encoder_dim the model "
+                            f"was compiled with), got {got}")
+        return z  # (B, D)
+
+    def kl(self) -> Tensor:
+        return torch.zeros(())
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any,
+                              **kwargs: Any) -> None:
+        # weights saved before this adapter existed sit at ``encoder.*``, not
+        # ``encoder.module.*``: move them under ``module.`` (the module's own loading
+        # runs after this, on the moved keys)
+        inner = prefix + "module."
+        for key in [k for k in state_dict if k.startswith(prefix) and not k.startswith(inner)]:
+            state_dict[inner + key[len(prefix):]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return f"out_features={self.out_features}"
 
 
 def infer_out_features(module: nn.Module) -> int | None:

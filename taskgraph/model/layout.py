@@ -24,13 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
 
 from taskgraph.hierarchy import Hierarchy, SynapseSpec
+from taskgraph.model.task_types import TASK_TYPES, TaskType
 
-__all__ = ["TaskLayout", "HeadGroup", "GROUP_ORDER"]
-
-GROUP_ORDER = ("binary", "multiclass", "multilabel", "regression")
+__all__ = ["TaskLayout", "HeadGroup", "edge_synapses"]
 
 
 @dataclass(frozen=True)
@@ -49,13 +47,19 @@ class HeadGroup:
     def key(self) -> str:
         return f"{self.kind}{self.width}"
 
+    @property
+    def task_type(self) -> TaskType:
+        """The :class:`~taskgraph.model.task_types.TaskType` of the group's tasks."""
+        return TASK_TYPES[self.kind]
+
 
 class TaskLayout:
     """Index structures for a hierarchy (no parameters, plain tensors and tuples).
 
     Attributes:
         names: task names in hierarchy order; ``index[name]`` is a task's position.
-        groups: the :class:`HeadGroup` list, in :data:`GROUP_ORDER` then width.
+        groups: the :class:`HeadGroup` list, in :data:`taskgraph.vocabulary.TASK_TYPES`
+            order, then by width.
         where: ``{name: (group number, position in group)}``.
         edge_index: ``(2, E)`` parent -> child task positions, in ``h.edge_list()`` order.
         binary_edge_index: ``(2, E_b)`` edges between binary tasks, in positions of the
@@ -66,16 +70,17 @@ class TaskLayout:
     def __init__(self, hierarchy: Hierarchy) -> None:
         self.names = hierarchy.task_names
         self.index = hierarchy.index
+        order = list(TASK_TYPES)
         buckets: dict[tuple[int, int], list[int]] = {}
         for i, spec in enumerate(hierarchy.tasks.values()):
-            key = (GROUP_ORDER.index(spec.type), spec.num_outputs)
+            key = (order.index(spec.type), TASK_TYPES[spec.type].head_width(spec))
             buckets.setdefault(key, []).append(i)
         self.groups: list[HeadGroup] = []
         self.where: dict[str, tuple[int, int]] = {}
         for (kind_i, width), members in sorted(buckets.items()):
             g = len(self.groups)
             names = tuple(self.names[i] for i in members)
-            self.groups.append(HeadGroup(GROUP_ORDER[kind_i], width, names, tuple(members)))
+            self.groups.append(HeadGroup(order[kind_i], width, names, tuple(members)))
             self.where.update((name, (g, j)) for j, name in enumerate(names))
         self.edges: list[tuple[str, str]] = hierarchy.edge_list()
         parents = [self.index[p] for p, _ in self.edges]
@@ -98,29 +103,22 @@ class TaskLayout:
     def num_edges(self) -> int:
         return len(self.edges)
 
-    def group_of(self, kind: str) -> list[int]:
-        """Numbers of the groups of one kind."""
-        return [g for g, grp in enumerate(self.groups) if grp.kind == kind]
 
+def edge_synapses(hierarchy: Hierarchy, edges: list[tuple[str, str]],
+                  directions: tuple[str, ...], default: SynapseSpec) -> list[SynapseSpec]:
+    """One spec per (direction, edge), directions outer, resolved by the hierarchy
+    (:meth:`Hierarchy.edge_synapse`) over ``default``: a ``compile(synapse=...)`` replaces
+    the YAML's default, and the file's per-edge overrides still apply on top of it.
 
-def edge_synapse_specs(hierarchy: Hierarchy, edges: list[tuple[str, str]],
-                       directions: tuple[str, ...],
-                       default: SynapseSpec | None = None) -> list[SynapseSpec]:
-    """One :class:`SynapseSpec` per (direction, edge), directions outer, in O(E + overrides).
-
-    ``default`` replaces the hierarchy's default synapse (a ``compile`` override);
-    per-edge overrides from the file still apply on top of it.
+    Example:
+        >>> from taskgraph.hierarchy import load_hierarchy
+        >>> h = load_hierarchy("hierarchies/animals.yaml")  # mammal -> diet: bernoulli
+        >>> [s.kind for s in edge_synapses(h, h.edge_list(), ("down",), h.model.synapse)]
+        ['bernoulli', 'gaussian', 'gaussian']
+        >>> fixed = h.model.synapse.replace(kind="fixed")
+        >>> [s.kind for s in edge_synapses(h, h.edge_list(), ("up",), fixed)]
+        ['bernoulli', 'fixed', 'fixed']
     """
-    base = default if default is not None else hierarchy.model.synapse
-    overrides: dict[tuple[str, str, str], SynapseSpec] = {}
-    for edge in hierarchy.edges:
-        for d in directions:
-            if edge.applies_to(d):
-                key = (edge.parent, edge.child, d)
-                overrides[key] = edge.resolve(overrides.get(key, base))
-    return [overrides.get((p, c, d), base) for d in directions for p, c in edges]
-
-
-def gather_rows(values: Tensor, rows: Tensor) -> Tensor:
-    """``values[rows]`` for an index tensor (kept as a function for shape comments)."""
-    return values.index_select(0, rows)
+    overridden = {(e.parent, e.child) for e in hierarchy.edges}
+    return [hierarchy.edge_synapse(p, c, d, default=default) if (p, c) in overridden
+            else default for d in directions for p, c in edges]

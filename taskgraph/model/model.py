@@ -25,19 +25,18 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from taskgraph.errors import DataError
 from taskgraph.hierarchy import Hierarchy
 from taskgraph.model.config import ModelConfig
-from taskgraph.model.encoder import MLPEncoder
-from taskgraph.model.layout import TaskLayout, edge_synapse_specs
-from taskgraph.model.loss import regression_layout, regression_targets, target_statistics
-from taskgraph.model.outputs import TaskOutputs
+from taskgraph.model.encoder import MLPEncoder, UserEncoder
+from taskgraph.model.layout import TaskLayout, edge_synapses
+from taskgraph.model.outputs import Prefix, TaskOutputs
+from taskgraph.model.targets import (regression_layout, regression_targets, scaling_values,
+                                     target_statistics)
 from taskgraph.nn.coherence import Coherence
 from taskgraph.nn.message import HierarchyGNN
 from taskgraph.nn.stochastic_linear import TaskLinear
@@ -46,14 +45,29 @@ from taskgraph.nn.synapses import EdgeSynapses
 __all__ = ["TaskGraphModel"]
 
 
+def _end_to_end(parts: list[Tensor | None]) -> tuple[Tensor, list[tuple | None]]:
+    """Index tensors flattened and laid end to end, and where each sits:
+    ``(start, end, shape)``, ``None`` for a missing part."""
+    flat, where, start = [], [], 0
+    for part in parts:
+        if part is None:
+            where.append(None)
+            continue
+        flat.append(part.reshape(-1).long())
+        where.append((start, start + part.numel(), tuple(part.shape)))
+        start += part.numel()
+    return (torch.cat(flat) if flat else torch.zeros(0, dtype=torch.long)), where
+
+
 class TaskGraphModel(nn.Module):
     """A hierarchy compiled into a PyTorch module. Build it with :func:`taskgraph.compile`.
 
     Args:
         hierarchy (Hierarchy): the validated hierarchy.
         config (ModelConfig): resolved settings.
-        encoder (nn.Module, optional): a user encoder mapping inputs to ``(B, D)``;
-            ``None`` builds the YAML MLP from ``config.in_features``.
+        encoder (nn.Module, optional): a user encoder mapping inputs to ``(B, D)``, kept
+            as ``model.encoder.module`` behind a :class:`UserEncoder`; ``None`` builds the
+            YAML MLP from ``config.in_features``.
 
     Shapes:
         input: whatever the encoder takes (``(B, in_features)`` for the MLP);
@@ -61,6 +75,10 @@ class TaskGraphModel(nn.Module):
         values, see :meth:`fit_target_scaling`).
 
     Attributes:
+        encoder: an :class:`MLPEncoder` or :class:`UserEncoder`; either takes ``sample=``
+            and has ``kl()``.
+        group_index: ``(T,)`` buffer, the head groups' task positions one after another
+            (:meth:`group_tasks`); rebuilt from the layout, not saved.
         target_loc, target_scale: ``(R,)`` buffers, the mean and std of each of the R
             regression outputs (:attr:`regression_outputs` names them), saved with the
             weights; 0 and 1 (no scaling) until set; ``None`` without regression tasks.
@@ -77,10 +95,10 @@ class TaskGraphModel(nn.Module):
         if encoder is None:
             encoder = MLPEncoder(config.in_features, config.encoder,
                                  stochastic=sto.encoder, prior_std=sto.prior_std)
-            encoder_dim = encoder.out_features
         else:
-            encoder_dim = config.encoder_dim
-        self.encoder = encoder
+            encoder = UserEncoder(encoder, config.encoder_dim)
+        self.encoder: MLPEncoder | UserEncoder = encoder
+        encoder_dim = encoder.out_features
         # Low-rank projections for large hierarchies: a shared D -> r layer first.
         rank = config.rank(T, encoder_dim)
         self.reduce: nn.Linear | None = None
@@ -92,18 +110,20 @@ class TaskGraphModel(nn.Module):
         self.task_embedding = nn.Parameter(torch.empty(T, F))  # (T, F)
         self.register_buffer("edge_index", layout.edge_index, persistent=False)  # (2, E)
         self.register_buffer("task_weights", layout.weights, persistent=False)  # (T,)
-        for g, group in enumerate(layout.groups):
-            self.register_buffer(f"group_index_{g}", torch.tensor(group.tasks),
-                                 persistent=False)  # (T_g,)
-        # Regression target scaling, one (loc, scale) per regression output: data
-        # statistics, not parameters (reset_parameters leaves them alone)
-        self._regression_index, self._regression_names = regression_layout(layout)
+        # The head groups' task positions, one after another (group_tasks(g) is a view);
+        # not saved: the layout rebuilds it
+        flat, self._group_slices = _end_to_end([torch.tensor(g.tasks) for g in layout.groups])
+        self.register_buffer("group_index", flat, persistent=False)  # (T,)
+        # Target scaling, one (loc, scale) per regression output: data statistics, not
+        # parameters (reset_parameters leaves them alone). target_index holds each
+        # standardized group's (T_g, k) positions among the R outputs, end to end.
+        index, self._regression_names = regression_layout(layout)
+        self._regression_index = index  # per group (T_g, k) or None, on the CPU
         R = len(self._regression_names)  # no regression task: None, not in the state dict
         self.register_buffer("target_loc", torch.zeros(R) if R else None)  # (R,)
         self.register_buffer("target_scale", torch.ones(R) if R else None)  # (R,)
-        for g, idx in enumerate(self._regression_index):
-            if idx is not None:
-                self.register_buffer(f"target_index_{g}", idx, persistent=False)  # (T_g, k)
+        flat, self._target_slices = _end_to_end(index)
+        self.register_buffer("target_index", flat, persistent=False)  # (R,)
         # One group holding every task in order (e.g. a label hierarchy): no gather.
         self._whole = (len(layout.groups) == 1
                        and list(layout.groups[0].tasks) == list(range(T)))
@@ -114,9 +134,9 @@ class TaskGraphModel(nn.Module):
         self.edge_synapses: EdgeSynapses | None = None
         if config.message_passing and layout.num_edges > 0:
             self.gnn = HierarchyGNN(F, config.rounds, directions=config.directions,
-                                    message=config.message, dropout=config.dropout)
-            specs = edge_synapse_specs(hierarchy, layout.edges, config.directions,
-                                       default=config.synapse)
+                                    message=config.message, dropout=config.dropout,
+                                    norm=config.message_norm)
+            specs = edge_synapses(hierarchy, layout.edges, config.directions, config.synapse)
             self.edge_synapses = EdgeSynapses(
                 [s.kind for s in specs], mean=[s.mean for s in specs],
                 std=[s.std for s in specs], p=[s.p for s in specs],
@@ -138,7 +158,7 @@ class TaskGraphModel(nn.Module):
             if module is not None:
                 module.reset_parameters()
 
-    # -- the forward pass, in stages (predict() reuses them) -------------------------------
+    # -- the forward pass, in stages (predict() runs them as prefix and suffix) ------------
     def encode(self, x: Any, *, sample: bool | None = None) -> Tensor:
         """The shared representation ``z``: (B, D).
 
@@ -146,23 +166,7 @@ class TaskGraphModel(nn.Module):
             DataError: ``x`` is not a ``(B, in_features)`` tensor for the MLP encoder, or
                 a user encoder returns something other than ``(B, D)``.
         """
-        if isinstance(self.encoder, MLPEncoder):
-            want = self.encoder.in_features
-            if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != want:
-                got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-                raise DataError(f"model input: expected a (B, in_features={want}) tensor, "
-                                f"got {got}" + (" (one example? use x[None] or "
-                                                "x.unsqueeze(0))" if got == (want,) else ""))
-            return self.encoder(x, sample=sample)
-        z = self.encoder(x)
-        if isinstance(z, (tuple, list)):  # e.g. an LSTM's (output, state): take the first
-            z = z[0]
-        want = self.projections.in_features if self.reduce is None else self.reduce.in_features
-        if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != want:
-            got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-            raise DataError(f"encoder output: expected (B, {want}) (the encoder_dim the model "
-                            f"was compiled with), got {got}")
-        return z
+        return self.encoder(x, sample=sample)
 
     def embed(self, z: Tensor, *, sample: bool | None = None) -> Tensor:
         """Per-task embeddings ``H^0``: (B, D) -> (B, T, F)."""
@@ -183,11 +187,9 @@ class TaskGraphModel(nn.Module):
     def readout(self, h: Tensor, *, sample: bool | None = None) -> TaskOutputs:
         """Batched heads, one per group of equal shape; then coherence."""
         blocks = []
-        for g, head in enumerate(self.heads):
-            hg = h if self._whole else h.index_select(
-                -2, getattr(self, f"group_index_{g}"))  # (B, T_g, F)
-            out = head(hg, sample=sample)  # (B, T_g, W)
-            blocks.append(out.squeeze(-1) if self.layout.groups[g].kind == "binary" else out)
+        for g, (head, group) in enumerate(zip(self.heads, self.layout.groups)):
+            hg = h if self._whole else h.index_select(-2, self.group_tasks(g))  # (B, T_g, F)
+            blocks.append(group.task_type.block(head(hg, sample=sample)))  # (B, T_g[, W])
         raw = None
         if self.coherence is not None:
             b = self.layout.binary_group
@@ -203,14 +205,70 @@ class TaskGraphModel(nn.Module):
         h = self.propagate(h, sample=sample)  # (B, T, F)
         return self.readout(h, sample=sample)
 
-    # -- the rest of the API -----------------------------------------------------------
+    @property
+    def stochastic(self) -> bool:
+        """Whether any part draws noise when sampled (synapses, stochastic layers)."""
+        return (self.encoder.stochastic or self.projections.stochastic
+                or self.edge_synapses is not None or any(h.stochastic for h in self.heads))
+
+    def deterministic_prefix(self, x: Any) -> Prefix:
+        """Run the stages before the first stochastic one, once, with expected weights.
+
+        The stages are encode, embed, then propagate and readout. A stochastic encoder
+        leaves nothing to run (the prefix is ``x``); stochastic projections stop after
+        encode (``z``); otherwise the prefix is ``H^0`` (B, T, F).
+
+        Example:
+            >>> import torch, taskgraph as tg
+            >>> model = tg.compile("hierarchies/animals.yaml", in_features=6, task_dim=4)
+            >>> prefix = model.deterministic_prefix(torch.randn(2, 6))
+            >>> tuple(prefix.value.shape), prefix.start  # H^0: the synapses come next
+            ((2, 4, 4), 2)
+            >>> model.sampled_suffix(prefix.repeat(5))["diet"].shape  # 5 draws of each row
+            torch.Size([10, 3])
+        """
+        stages = (self.encode, self.embed)
+        start = 0 if self.encoder.stochastic else 1 if self.projections.stochastic else 2
+        h = x
+        for stage in stages[:start]:
+            h = stage(h, sample=False)
+        return Prefix(h, start)
+
+    def sampled_suffix(self, prefix: Prefix, *, sample: bool = True) -> TaskOutputs:
+        """The rest of the forward pass from ``prefix`` (e.g. ``prefix.repeat(k)``, one
+        draw per row), drawing the synapses and stochastic layers when ``sample``."""
+        h = prefix.value
+        for stage in (self.encode, self.embed, self.propagate)[prefix.start:]:
+            h = stage(h, sample=sample)
+        return self.readout(h, sample=sample)
+
+    # -- what the loss and predict ask -----------------------------------------------------
+    def group_tasks(self, g: int) -> Tensor:
+        """Task positions of head group ``g`` (a view of ``group_index``): (T_g,)."""
+        start, end, _ = self._group_slices[g]
+        return self.group_index[start:end]
+
+    def ungroup(self, values: list[Tensor]) -> Tensor:
+        """Per-group ``(T_g,)`` vectors as one ``(T,)`` vector in hierarchy task order."""
+        flat = torch.cat(values)  # (T,), group order
+        return flat.new_zeros(flat.shape).index_copy(0, self.group_index, flat)
+
+    def loss_logits(self, outputs: TaskOutputs, g: int, target: Tensor) -> Tensor:
+        """What group ``g``'s loss is computed on: its block, except C-HMCNN's MC logits
+        for the binary group of a coherent model (``target``: its (B, T_b, 1) block)."""
+        if g != self.layout.binary_group or self.coherence is None \
+                or outputs.raw_binary is None:
+            return outputs.blocks[g]
+        t = target[..., 0]  # (B, T_b)
+        hard = torch.where(self.layout.groups[g].task_type.known(t), t, -torch.ones_like(t))
+        return self.coherence.mc_logits(outputs.raw_binary, hard)
+
     def kl(self) -> Tensor:
         """Closed-form KL of every stochastic part to its prior, summed (not averaged)."""
         parts = [self.projections.kl()] + [head.kl() for head in self.heads]
         if self.edge_synapses is not None:
             parts.append(self.edge_synapses.kl())
-        if isinstance(self.encoder, MLPEncoder):
-            parts.append(self.encoder.kl().to(parts[0].device))
+        parts.append(self.encoder.kl().to(parts[0].device))
         return torch.stack([p.to(parts[0].dtype) for p in parts]).sum()
 
     def loss(self, outputs: TaskOutputs, targets: Any, *, dataset_size: int | None = None,
@@ -235,11 +293,12 @@ class TaskGraphModel(nn.Module):
     @property
     def regression_outputs(self) -> list[str]:
         """Names of the R regression outputs (``task`` or ``task[i]``), the order of
-        ``target_loc`` and ``target_scale`` (:func:`taskgraph.train.data.target_columns`)."""
+        ``target_loc`` and ``target_scale`` (:func:`taskgraph.model.targets.target_columns`)."""
         return list(self._regression_names)
 
-    def target_scaling(self, g: int) -> tuple[Tensor, Tensor]:
-        """``(loc, scale)`` of regression head group ``g``: each (T_g, k).
+    def target_scaling(self, g: int) -> tuple[Tensor, Tensor] | None:
+        """``(loc, scale)`` of head group ``g``, each (T_g, k); ``None`` for a group whose
+        type is not standardized (all but regression).
 
         Example:
             >>> import taskgraph as tg
@@ -248,7 +307,11 @@ class TaskGraphModel(nn.Module):
             >>> [t.tolist() for t in model.set_target_scaling([70.0], [25.0]).target_scaling(g)]
             [[[70.0]], [[25.0]]]
         """
-        idx = getattr(self, f"target_index_{g}")  # (T_g, k)
+        where = self._target_slices[g]
+        if where is None:
+            return None
+        start, end, shape = where
+        idx = self.target_index[start:end].view(shape)  # (T_g, k)
         return self.target_loc[idx], self.target_scale[idx]
 
     def set_target_scaling(self, loc: Any, scale: Any) -> "TaskGraphModel":
@@ -263,30 +326,11 @@ class TaskGraphModel(nn.Module):
         Raises:
             DataError: not R values, a non-finite value, or a scale <= 0 (output named).
         """
-        R, values = len(self._regression_names), []
-        for what, v in (("loc", loc), ("scale", scale)):
-            try:
-                t = (v.detach().cpu() if isinstance(v, Tensor) else
-                     torch.as_tensor(np.asarray(v, dtype=np.float64))).double().reshape(-1)
-            except (TypeError, ValueError) as err:
-                raise DataError(f"set_target_scaling: {what}: not numeric ({err})") from None
-            if t.shape != (R,):
-                raise DataError(f"set_target_scaling: {what}: expected {R} values, one per "
-                                f"regression output ({', '.join(self._regression_names)[:200]})"
-                                f", got {t.numel()}")
-            bad = ~torch.isfinite(t) | ((t <= 0) if what == "scale" else False)
-            if bad.any():
-                i = int(bad.nonzero()[0])
-                want = "a finite positive number" if what == "scale" else "a finite number"
-                raise DataError(f"set_target_scaling: {what} of regression output "
-                                f"{self._regression_names[i]!r}: expected {want}, "
-                                f"got {float(t[i]):g}")
-            values.append(t)
-        if R == 0:
-            return self
-        with torch.no_grad():  # in place: DistributedDataParallel holds these tensors
-            self.target_loc.copy_(values[0])
-            self.target_scale.copy_(values[1])
+        loc, scale = scaling_values(self._regression_names, loc, scale)  # (R,) each
+        if self._regression_names:
+            with torch.no_grad():  # in place: DistributedDataParallel holds these tensors
+                self.target_loc.copy_(loc)
+                self.target_scale.copy_(scale)
         return self
 
     def fit_target_scaling(self, targets: Any) -> "TaskGraphModel":
@@ -295,7 +339,7 @@ class TaskGraphModel(nn.Module):
         Per regression output: ``loc`` = the mean and ``scale`` = the population std
         (divisor n) of its known (non-NaN) values; no known value gives 0 and 1, a
         constant output scale 1. ``targets``: an ``(N, C)`` matrix in
-        :func:`~taskgraph.train.data.target_columns` order (NaN = missing), or anything
+        :func:`~taskgraph.model.targets.target_columns` order (NaN = missing), or anything
         :meth:`loss` takes.
 
         Example:

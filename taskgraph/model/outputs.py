@@ -1,4 +1,5 @@
-"""`TaskOutputs`: a model's logits per task, stored as one tensor per head group.
+"""`TaskOutputs`: a model's logits per task, stored as one tensor per head group; and
+`Prefix`, the part of a forward pass ``predict`` computes once before sampling the rest.
 
 It reads like ``{task name: logits}`` but holds only the group blocks, so a
 100,000-task model does not build 100,000 tensors per batch. A task's logits are a view
@@ -19,13 +20,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 from torch import Tensor
 
 from taskgraph.model.layout import HeadGroup
 
-__all__ = ["TaskOutputs"]
+__all__ = ["TaskOutputs", "Prefix"]
 
 
 class TaskOutputs(Mapping):
@@ -53,10 +55,7 @@ class TaskOutputs(Mapping):
             g, j = self._where[name]
         except KeyError:
             raise KeyError(f"no task {name!r} in these outputs") from None
-        block, group = self.blocks[g], self.groups[g]
-        if group.kind == "binary" or (group.kind == "regression" and group.width == 1):
-            return block[:, j] if block.dim() == 2 else block[:, j, 0]
-        return block[:, j, :]
+        return self.groups[g].task_type.task_view(self.blocks[g], j)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._where)
@@ -72,3 +71,27 @@ class TaskOutputs(Mapping):
         shapes = ", ".join(f"{g.kind}x{len(g.names)}: {tuple(b.shape)}"
                            for g, b in zip(self.groups, self.blocks))
         return f"TaskOutputs({len(self)} tasks; {shapes})"
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """What :meth:`TaskGraphModel.deterministic_prefix` computed once: the output of the
+    stages before the first stochastic one, and the stage the sampled rest starts at.
+
+    Example:
+        >>> import torch
+        >>> p = Prefix(torch.arange(4.0).view(2, 2), start=1).repeat(3)
+        >>> p.batch_size, p.value[:, 0].tolist(), p.start
+        (6, [0.0, 2.0, 0.0, 2.0, 0.0, 2.0], 1)
+    """
+
+    value: Tensor  # (B, ...): the input, z (B, D) or H^0 (B, T, F)
+    start: int
+
+    @property
+    def batch_size(self) -> int:
+        return self.value.shape[0]
+
+    def repeat(self, k: int) -> "Prefix":
+        """``k`` copies along the batch: ``(k * B, ...)``, copy-major."""
+        return Prefix(self.value.repeat(k, *([1] * (self.value.dim() - 1))), self.start)

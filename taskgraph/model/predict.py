@@ -1,9 +1,10 @@
 r"""Monte-Carlo prediction with uncertainty, samples folded into the batch.
 
-The deterministic prefix of the model (encoder, projections, unless they are
-stochastic) runs once; its output is repeated ``k`` times along the batch and the
-stochastic rest (synapses, message passing, stochastic heads) runs on ``k * B`` rows per
-chunk. Per task the K samples give
+The deterministic prefix of the model (:meth:`~TaskGraphModel.deterministic_prefix`:
+encoder and projections, unless they are stochastic) runs once; its output is repeated
+``k`` times along the batch and the stochastic rest
+(:meth:`~TaskGraphModel.sampled_suffix`: synapses, message passing, stochastic heads)
+runs on ``k * B`` rows per chunk. Per task the K samples give
 
 .. math::
     \bar p = \tfrac1K \sum_k p_k, \quad
@@ -34,9 +35,9 @@ from typing import Any, Iterator
 import torch
 from torch import Tensor
 
-from taskgraph.errors import DataError
+from taskgraph.errors import ArgumentError
 from taskgraph.model.decode import decode_classes
-from taskgraph.model.encoder import MLPEncoder
+from taskgraph.model.task_types import TaskType
 
 __all__ = ["predict", "Prediction", "TaskPrediction"]
 
@@ -56,7 +57,8 @@ class TaskPrediction:
     ``entropy`` / ``mutual_info``: predictive entropy and mutual information (nats):
     (B,) for binary and multiclass, (B, K) per label for multilabel.
     ``label``: binary 0/1, multiclass class index (consistent with ``class_parents``;
-    −1 where no class fits the decoded parent class), multilabel (B, K) 0/1. ``classes``: class names, if any.
+    −1 where no class fits the decoded parent class), multilabel (B, K) 0/1.
+    ``classes``: class names, if any.
     """
 
     kind: str
@@ -83,15 +85,11 @@ class Prediction(Mapping):
         if name not in self.layout.where:
             raise KeyError(f"no task {name!r} in this prediction")
         g, j = self.layout.where[name]
-        group, block = self.layout.groups[g], self.blocks[g]
-        kind = group.kind
-        if kind == "regression":
-            value, var = block["mean"][:, j], block["var"][:, j]
-            if group.width == 1:
-                value, var = value[:, 0], var[:, 0]
-            return TaskPrediction(kind, value=value, variance=var)
-        pick = {k: v[:, j] for k, v in block.items()}
-        return TaskPrediction(kind, probs=pick["mean"], std=pick["std"],
+        kind = self.layout.groups[g].task_type
+        pick = {k: kind.task_view(v, j) for k, v in self.blocks[g].items()}
+        if not kind.probabilistic:
+            return TaskPrediction(kind.name, value=pick["mean"], variance=pick["var"])
+        return TaskPrediction(kind.name, probs=pick["mean"], std=pick["std"],
                               entropy=pick["entropy"], mutual_info=pick["mi"],
                               label=pick["label"], classes=self.hierarchy[name].classes)
 
@@ -105,34 +103,16 @@ class Prediction(Mapping):
         return f"Prediction({len(self)} tasks, samples={self.samples})"
 
 
-def _entropy_bernoulli(p: Tensor) -> Tensor:
-    p = p.clamp(1e-7, 1 - 1e-7)
-    return -(p * p.log() + (1 - p) * (1 - p).log())
-
-
-def _entropy_categorical(p: Tensor) -> Tensor:
-    return -(p * p.clamp_min(1e-12).log()).sum(-1)
-
-
-def _probabilities(kind: str, block: Tensor) -> Tensor:
-    if kind == "multiclass":
-        return block.softmax(-1)
-    if kind in ("binary", "multilabel"):
-        return block.sigmoid()
-    return block
-
-
 class _Accumulator:
     """Running sums over samples for one group (chunk-friendly: everything is linear)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: TaskType) -> None:
         self.kind, self.n = kind, 0
         self.s = self.s2 = self.ent = None
 
     def add(self, values: Tensor) -> None:  # (k, B, ...)
-        p = _probabilities(self.kind, values.float())
-        ent = (None if self.kind == "regression" else
-               _entropy_categorical(p) if self.kind == "multiclass" else _entropy_bernoulli(p))
+        p = self.kind.activation(values.float())
+        ent = self.kind.entropy(p)  # None for values
         parts = (p.sum(0), (p * p).sum(0), ent.sum(0) if ent is not None else None)
         if self.s is None:
             self.s, self.s2, self.ent = parts
@@ -144,13 +124,12 @@ class _Accumulator:
     def result(self) -> dict[str, Tensor]:
         mean = self.s / self.n
         var = (self.s2 / self.n - mean * mean).clamp_min(0)
-        if self.kind == "regression":
+        if not self.kind.probabilistic:
             return {"mean": mean, "var": var}
-        entropy = (_entropy_categorical(mean) if self.kind == "multiclass"
-                   else _entropy_bernoulli(mean))
-        label = mean.argmax(-1) if self.kind == "multiclass" else (mean > 0.5).long()
+        entropy = self.kind.entropy(mean)
         return {"mean": mean, "std": var.sqrt(), "entropy": entropy,
-                "mi": (entropy - self.ent / self.n).clamp_min(0), "label": label}
+                "mi": (entropy - self.ent / self.n).clamp_min(0),
+                "label": self.kind.decision(mean)}
 
 
 def predict(model: Any, x: Any, *, samples: int = 0, chunk_size: int | None = None) -> Prediction:
@@ -164,42 +143,33 @@ def predict(model: Any, x: Any, *, samples: int = 0, chunk_size: int | None = No
 
     Returns:
         A :class:`Prediction`: task name -> :class:`TaskPrediction`.
+
+    Raises:
+        ArgumentError: ``samples`` is not an integer >= 0, or a bad ``chunk_size``.
     """
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 0:
-        raise DataError(f"samples: expected an integer >= 0, got {samples!r}")
+        raise ArgumentError(f"predict: samples: expected an integer >= 0, got {samples!r}")
+    if chunk_size is not None and (not isinstance(chunk_size, int)
+                                   or isinstance(chunk_size, bool) or chunk_size < 1):
+        raise ArgumentError(f"predict: chunk_size: expected a positive integer or None, got "
+                            f"{chunk_size!r}")
     flags = [(m, m.training) for m in model.modules()]  # restored one by one afterwards
     model.eval()
     try:
-        sto = model.config.stochastic
-        stochastic_rest = model.edge_synapses is not None or sto.heads
-        custom = not isinstance(model.encoder, MLPEncoder)
-        draw = samples > 0 and (stochastic_rest or sto.projections or (sto.encoder and not custom))
-        K = samples if draw else 1
-        if draw and sto.encoder and not custom:
-            prefix, stage = x, 0  # fold the raw input: the encoder samples too
-        else:
-            z = model.encode(x, sample=False)  # (B, D), once
-            prefix, stage = (z, 1) if draw and sto.projections else (model.embed(z, sample=False), 2)
-        B = prefix.shape[0]
-        edges = model.layout.num_edges * len(model.config.directions) \
-            if model.gnn is not None else 0
-        rows = B * (model.layout.num_tasks + edges) * model.config.task_dim
-        k_chunk = chunk_size or max(1, min(K, _ELEMENT_BUDGET // max(rows, 1)))
-        accs = [_Accumulator(g.kind) for g in model.layout.groups]
-        done = 0
-        while done < K:
-            k = min(k_chunk, K - done)
-            folded = prefix.repeat(k, *([1] * (prefix.dim() - 1)))  # (k*B, ...)
-            h = folded
-            if stage == 0:
-                h = model.encode(h, sample=True)
-            if stage <= 1:
-                h = model.embed(h, sample=draw)
-            h = model.propagate(h, sample=draw)  # (k*B, T, F)
-            out = model.readout(h, sample=draw)
-            for acc, block in zip(accs, out.blocks):
-                acc.add(block.reshape(k, B, *block.shape[1:]))
-            done += k
+        accs = [_Accumulator(g.task_type) for g in model.layout.groups]
+        if samples > 0 and model.stochastic:
+            prefix = model.deterministic_prefix(x)  # once, expected weights
+            B = prefix.batch_size
+            done, k_chunk = 0, chunk_size or _samples_per_chunk(model, B, samples)
+            while done < samples:
+                k = min(k_chunk, samples - done)
+                out = model.sampled_suffix(prefix.repeat(k))  # (k*B, ...) blocks
+                for acc, block in zip(accs, out.blocks):
+                    acc.add(block.reshape(k, B, *block.shape[1:]))
+                done += k
+        else:  # the expected weights, once (samples=0, or nothing to sample)
+            for acc, block in zip(accs, model(x, sample=False).blocks):
+                acc.add(block[None])
         blocks = [acc.result() for acc in accs]
         _unstandardize(model, blocks)
     finally:
@@ -209,26 +179,32 @@ def predict(model: Any, x: Any, *, samples: int = 0, chunk_size: int | None = No
     return Prediction(model, blocks, samples)
 
 
+def _samples_per_chunk(model: Any, B: int, samples: int) -> int:
+    """Samples folded into one chunk so it stays within :data:`_ELEMENT_BUDGET`."""
+    layout = model.layout
+    edges = layout.num_edges * len(model.config.directions) if model.gnn is not None else 0
+    rows = B * (layout.num_tasks + edges) * model.config.task_dim
+    return max(1, min(samples, _ELEMENT_BUDGET // max(rows, 1)))
+
+
 def _unstandardize(model: Any, blocks: list[dict[str, Tensor]]) -> None:
-    """Regression blocks from standardized units to the targets': loc + scale * f."""
-    for g, group in enumerate(model.layout.groups):
-        if group.kind == "regression":
-            loc, scale = model.target_scaling(g)  # (T_g, k) each
-            block = blocks[g]
+    """Standardized blocks (regression) back to the targets' units: loc + scale * f."""
+    for g, block in enumerate(blocks):
+        scaling = model.target_scaling(g)
+        if scaling is not None:
+            loc, scale = scaling  # (T_g, k) each
             block["mean"] = loc + scale * block["mean"]  # (B, T_g, k)
             block["var"] = scale * scale * block["var"]
 
 
 def _decode(model: Any, blocks: list[dict[str, Tensor]]) -> None:
-    """Replace multiclass argmax labels by class-path-consistent ones where linked."""
+    """Replace argmax labels by class-path-consistent ones where ``class_parents`` link
+    tasks (the types decoded jointly: multiclass)."""
     if not any(spec.class_parents for spec in model.hierarchy.tasks.values()):
         return
-    probs = {}
-    for g, group in enumerate(model.layout.groups):
-        if group.kind == "multiclass":
-            for j, name in enumerate(group.names):
-                probs[name] = blocks[g]["mean"][:, j]
+    joint = [g for g, group in enumerate(model.layout.groups) if group.task_type.joint_decoding]
+    probs = {name: blocks[g]["mean"][:, j] for g in joint
+             for j, name in enumerate(model.layout.groups[g].names)}
     decoded = decode_classes(model.hierarchy, probs)
-    for g, group in enumerate(model.layout.groups):
-        if group.kind == "multiclass":
-            blocks[g]["label"] = torch.stack([decoded[n] for n in group.names], dim=1)
+    for g in joint:
+        blocks[g]["label"] = torch.stack([decoded[n] for n in model.layout.groups[g].names], 1)

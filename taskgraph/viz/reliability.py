@@ -1,7 +1,8 @@
 """Reliability diagrams: is a predicted probability of 0.8 right 80 % of the time?
 
 For each classification task the predictions are put in 15 equal-width confidence bins
-(the binning of :func:`taskgraph.metrics.expected_calibration_error`); a bar shows the
+(:func:`taskgraph.metrics.calibration_bins`, the binning of
+:func:`taskgraph.metrics.expected_calibration_error`); a bar shows the
 observed accuracy of a bin, the diagonal perfect calibration, the shaded gap the
 miscalibration; the panel title gives the task's ECE. Binary tasks use the predicted
 probability of the positive class against the observed frequency, multiclass tasks the
@@ -25,19 +26,18 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
-from taskgraph.errors import DataError
+from taskgraph.errors import ArgumentError, DataError
 from taskgraph.viz.style import INK, MUTED, TYPE_STYLE, check_target, figure, save
 from taskgraph.vocabulary import suggest
 
 __all__ = ["plot_reliability", "reliability_data", "reliability_bins"]
 
-_CLASSIFICATION = ("binary", "multiclass", "multilabel")
-
 
 def reliability_bins(outcome: Any, confidence: Any, n_bins: int = 15) -> dict[str, Any]:
-    """Per bin: ``count``, mean ``confidence`` and ``accuracy`` (NaN where empty), and ECE.
+    """Per bin ``count``, mean ``confidence``, ``accuracy``, the ``edges`` and the ECE:
+    :func:`taskgraph.metrics.calibration_bins` (torch and the metrics load on first use).
 
     Example:
         >>> import numpy as np
@@ -45,42 +45,9 @@ def reliability_bins(outcome: Any, confidence: Any, n_bins: int = 15) -> dict[st
         >>> b["count"].tolist(), round(b["ece"], 3)
         ([0, 2, 0, 0, 2], 0.6)
     """
-    import numpy as np
+    from taskgraph.metrics.calibration import calibration_bins
 
-    o = np.asarray(outcome, dtype=np.float64).reshape(-1)
-    c = np.clip(np.asarray(confidence, dtype=np.float64).reshape(-1), 0.0, 1.0)
-    inner = np.arange(1, n_bins) / n_bins
-    idx = np.searchsorted(inner, c, side="right")
-    count = np.bincount(idx, minlength=n_bins)
-    conf_sum = np.bincount(idx, weights=c, minlength=n_bins)
-    acc_sum = np.bincount(idx, weights=o, minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        conf = conf_sum / count
-        acc = acc_sum / count
-    ece = float(np.abs(acc_sum - conf_sum).sum() / max(len(o), 1))
-    return {"count": count, "confidence": conf, "accuracy": acc, "ece": ece,
-            "edges": np.linspace(0.0, 1.0, n_bins + 1)}
-
-
-def _targets(model: Any, y: Any, tasks: Sequence[str]) -> dict[str, Any]:
-    """Per task, its target array (numpy) from a batch's ``Y`` matrix or mapping."""
-    import numpy as np
-
-    from taskgraph.train.data import target_columns
-
-    if isinstance(y, Mapping):
-        return {t: np.asarray(y[t].cpu() if hasattr(y[t], "cpu") else y[t], dtype=np.float64)
-                for t in tasks if t in y}
-    Y = np.asarray(y.cpu() if hasattr(y, "cpu") else y, dtype=np.float64)
-    Y = Y[:, None] if Y.ndim == 1 else Y
-    out, col = {}, 0
-    for name, width in target_columns(model.hierarchy):
-        if name in tasks:
-            block = Y[:, col:col + width]
-            out[name] = block[:, 0] if width == 1 and model.hierarchy[name].type != \
-                "multilabel" else block
-        col += width
-    return out
+    return calibration_bins(outcome, confidence, n_bins)
 
 
 def reliability_data(model: Any, loader: Iterable[Any], *, tasks: Sequence[str] | None = None,
@@ -96,57 +63,36 @@ def reliability_data(model: Any, loader: Iterable[Any], *, tasks: Sequence[str] 
 
     Raises:
         DataError: an unknown or non-classification task, no classification task, an
-            empty loader, or batches without targets.
+            empty loader, batches without targets, or a bad target.
     """
-    import numpy as np
-
-    from taskgraph.train.data import split_batch, to_device
+    from taskgraph.model.batches import predict_loader
+    from taskgraph.model.task_types import TASK_TYPES
 
     h = model.hierarchy
-    candidates = [t for t in h.task_names if h[t].type in _CLASSIFICATION]
+    calibrated = [t for t in h.task_names if TASK_TYPES[h[t].type].probabilistic]
     if tasks is not None:
         for t in tasks:
             if t not in h.tasks:
                 raise DataError(f"tasks: unknown task {t!r}{suggest(t, h.task_names)}")
-            if h[t].type not in _CLASSIFICATION:
+            if not TASK_TYPES[h[t].type].probabilistic:
                 raise DataError(f"tasks: {t!r} is a {h[t].type} task; reliability diagrams "
                                 f"need a binary, multiclass or multilabel task")
-        chosen = list(tasks)
+        chosen = set(tasks)
     else:
-        if not candidates:
+        if not calibrated:
             raise DataError(f"hierarchy {h.name!r} has no classification task to calibrate")
-        chosen = candidates
-    device = next(model.parameters()).device
-    probs: dict[str, list] = {t: [] for t in chosen}
-    targets: dict[str, list] = {t: [] for t in chosen}
-    for batch in loader:
-        x, y = split_batch(batch)
-        if y is None:
-            raise DataError("reliability diagrams need labelled batches (x, targets)")
-        pred = model.predict(to_device(x, device), samples=samples)
-        ys = _targets(model, y, chosen)
-        for t in chosen:
-            if t in ys:
-                probs[t].append(pred[t].probs.detach().float().cpu().numpy())
-                targets[t].append(ys[t])
-    if not any(probs.values()):
-        raise DataError("reliability diagrams: the loader gave no batches")
+        chosen = set(calibrated)
     out: dict[str, tuple[Any, Any]] = {}
-    for t in chosen:
-        if not probs[t]:
-            continue
-        p, y = np.concatenate(probs[t]), np.concatenate(targets[t])
-        kind = h[t].type
-        if kind == "multiclass":
-            known = np.isfinite(y) & (y >= 0)
-            outcome = (p.argmax(1) == y).astype(np.float64)[known]
-            conf = p.max(1)[known]
-        else:  # binary, and multilabel flattened to (example, label) events
-            p, y = p.reshape(-1), y.reshape(-1)
-            known = np.isfinite(y) & (y >= 0)
-            outcome, conf = y[known], p[known]
-        if outcome.size:
-            out[t] = (outcome, conf)
+    for pred in predict_loader(model, loader, samples=samples, who="reliability diagrams"):
+        kind = pred.group.task_type
+        for j, name in enumerate(pred.group.names):
+            if name in chosen:
+                outcome, conf = kind.calibration_events(kind.task_view(pred.mean, j),
+                                                        pred.target[:, j])
+                if outcome.size:
+                    out[name] = (outcome, conf)
+    order = dict.fromkeys(tasks if tasks is not None else h.task_names)  # the caller's order
+    out = {t: out[t] for t in order if t in out}
     if tasks is None and len(out) > max_tasks:
         keep = sorted(out, key=lambda t: -out[t][0].size)[:max_tasks]
         out = {t: out[t] for t in out if t in keep}
@@ -156,8 +102,8 @@ def reliability_data(model: Any, loader: Iterable[Any], *, tasks: Sequence[str] 
 
 
 def plot_reliability(model: Any, loader: Iterable[Any], path: str | os.PathLike | Any, *,
-                     tasks: Sequence[str] | None = None, samples: int = 0, n_bins: int = 15,
-                     max_tasks: int = 12) -> Any:
+                     tasks: Sequence[str] | None = None, samples: int = 0,
+                     n_bins: int = 15, max_tasks: int = 12) -> Any:
     """One reliability diagram per classification task, ECE in each panel title.
 
     Args:
@@ -173,10 +119,12 @@ def plot_reliability(model: Any, loader: Iterable[Any], path: str | os.PathLike 
 
     Raises:
         DataError: see :func:`reliability_data`.
+        ArgumentError: ``n_bins`` is not an integer >= 2.
     """
     check_target(path)
     if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 2:
-        raise DataError(f"n_bins: expected an integer >= 2, got {n_bins!r}")
+        raise ArgumentError(f"plot_reliability: n_bins: expected an integer >= 2, got "
+                            f"{n_bins!r}")
     data = reliability_data(model, loader, tasks=tasks, samples=samples, max_tasks=max_tasks)
     n = len(data)
     cols = min(n, 4)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss, log_loss
 
-from taskgraph.errors import DataError
-from taskgraph.metrics import expected_calibration_error, multiclass_brier_score
+from taskgraph.errors import ArgumentError, DataError
+from taskgraph.metrics import calibration_bins, expected_calibration_error, multiclass_brier_score
 from taskgraph.metrics.calibration import binary_calibration_columns
 
 
@@ -41,6 +41,23 @@ def test_miscalibrated_by_hand():
     assert expected == pytest.approx(1 / 3)
 
 
+def test_reliability_bins_and_their_ece_by_hand():
+    """What reliability diagrams draw, counted by hand on 4 bins of width 1/4."""
+    outcome = [1, 0, 0, 1, 1, 1, 0]
+    conf = [0.1, 0.2, 0.25, 0.6, 0.6, 1.0, 0.99]  # 0.25 opens bin 1; 1.0 closes bin 3
+    b = calibration_bins(outcome, conf, n_bins=4)
+    assert b["count"].tolist() == [2, 1, 2, 2]
+    assert b["accuracy"].tolist() == pytest.approx([0.5, 0.0, 1.0, 0.5])
+    assert b["confidence"].tolist() == pytest.approx([0.15, 0.25, 0.6, 0.995])
+    assert b["edges"].tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    # ECE = sum over bins of |sum(o) - sum(c)| / N = (|1-.3| + |0-.25| + |2-1.2| + |1-1.99|)/7
+    ece = (0.7 + 0.25 + 0.8 + 0.99) / 7
+    assert b["ece"] == pytest.approx(ece)
+    assert expected_calibration_error(outcome, conf, n_bins=4) == pytest.approx(ece)
+    empty = calibration_bins([1, 0], [0.9, 0.8], n_bins=2)
+    assert empty["count"].tolist() == [0, 2] and np.isnan(empty["accuracy"][0])
+
+
 def test_overconfident_everywhere_equals_mean_gap():
     # one bin per value, each bin's accuracy 0: ECE = mean confidence
     p = np.array([0.95, 0.75, 0.55])
@@ -70,7 +87,7 @@ def test_multiclass_top_label_by_hand():
 
 
 def test_bad_input():
-    with pytest.raises(DataError, match="n_bins"):
+    with pytest.raises(ArgumentError, match="n_bins: expected a positive integer"):
         expected_calibration_error([0, 1], [0.2, 0.8], n_bins=0)
     with pytest.raises(DataError, match="0 or 1"):
         expected_calibration_error([0, 2], [0.2, 0.8])

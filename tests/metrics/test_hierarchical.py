@@ -8,6 +8,7 @@ from sklearn.metrics import average_precision_score
 
 from taskgraph.errors import DataError
 from taskgraph.metrics import (ancestor_closure, auprc_bar, coherence_violation_rate,
+                               coherence_violations,
                                hierarchical_prf)
 
 NAN = float("nan")
@@ -131,8 +132,10 @@ def test_coherence_violation_rate_by_hand():
                   [0.3, 0.4, 0.2, 0.1, 0.2],          # a < b (c = e is no violation)
                   [0.5, 0.5 + 1e-8, 0.5, 0.6, 0.4]])  # b < d, c < d (a < b within tol)
     # 5 edges x 3 examples, 4 violations
+    assert coherence_violations(p, EDGES) == 4
+    assert coherence_violations(p, EDGES, tol=0.15) == 0  # the largest gap is 0.1
     assert coherence_violation_rate(p, EDGES) == pytest.approx(4 / 15)
-    assert coherence_violation_rate(p, []) is None
+    assert coherence_violation_rate(p, []) is None and coherence_violations(p, []) == 0
 
 
 def test_long_chain():

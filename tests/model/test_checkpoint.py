@@ -111,8 +111,8 @@ def test_user_encoder_needs_encoder_on_load(tmp_path):
         tg.load(path)
     fresh = Encoder()  # new random weights; the file's weights replace them
     again = tg.load(path, encoder=fresh)
-    assert again.encoder is fresh
-    assert torch.equal(fresh.net[0].weight, model.encoder.net[0].weight)
+    assert again.encoder.module is fresh
+    assert torch.equal(fresh.net[0].weight, model.encoder.module.net[0].weight)
     _assert_same_outputs(model, again, torch.randn(4, 5))
 
 

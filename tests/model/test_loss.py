@@ -278,10 +278,10 @@ def test_transposed_multi_output_regression_targets_are_rejected(small_model):
         model.loss(out, {"f": torch.randn(2, 6)})  # (k, B) instead of (B, k)
 
 
-@pytest.mark.parametrize("size", [0, -5, 2.5])
+@pytest.mark.parametrize("size", [0, -5, 2.5, True])
 def test_bad_dataset_size(animals, size):
     model, x = animals
-    with pytest.raises(tg.DataError, match="dataset_size"):
+    with pytest.raises(tg.ArgumentError, match="loss: dataset_size: expected a positive"):
         model.loss(model(x), ANIMAL_TARGETS, dataset_size=size)
 
 
@@ -308,25 +308,30 @@ def _linear_kl(weight, rho, bias, bias_rho, prior_std):
     return kl
 
 
-def _edge_kl(model):
+def _edge_kl(model, priors):
+    """KL of the edge synapses to ``priors``, one ``(kind, prior mean or p)`` per
+    synapse, written out from the YAML (directions outer, edges in file order)."""
     syn = model.edge_synapses
     total = torch.zeros((), dtype=torch.float64)
-    specs = [r for r in model.synapses()]
-    for k, kind in enumerate(syn.kinds):
-        if kind == "gaussian":
-            spec = model.hierarchy.edge_synapse(specs[k]["parent"], specs[k]["child"],
-                                                specs[k]["direction"])
+    assert len(priors) == syn.mu.numel()
+    for k, (kind, prior) in enumerate(priors):
+        if kind == "gaussian":  # prior N(mean, prior_std = 1)
             q = Normal(syn.mu[k].double(), torch.nn.functional.softplus(syn.rho[k]).double())
-            p = Normal(torch.tensor(spec.mean, dtype=torch.float64),
-                       torch.tensor(spec.prior_std, dtype=torch.float64))
-            total = total + kl_divergence(q, p)
-        elif kind == "bernoulli":
-            spec = model.hierarchy.edge_synapse(specs[k]["parent"], specs[k]["child"],
-                                                specs[k]["direction"])
+            p = Normal(torch.tensor(prior, dtype=torch.float64),
+                       torch.tensor(1.0, dtype=torch.float64))
+        else:  # bernoulli, prior Bernoulli(prior_p)
             q = Bernoulli(logits=syn.p_logit[k].double())
-            p = Bernoulli(probs=torch.tensor(spec.prior_p, dtype=torch.float64))
-            total = total + kl_divergence(q, p)
+            p = Bernoulli(probs=torch.tensor(prior, dtype=torch.float64))
+        total = total + kl_divergence(q, p)
     return total
+
+
+#: animals.yaml: edges mammal->diet (bernoulli, prior_p 0.5 by default), diet->species and
+#: species->weight_kg (the default gaussian, mean 1.0), in both directions
+ANIMAL_PRIORS = [("bernoulli", 0.5), ("gaussian", 1.0), ("gaussian", 1.0)] * 2
+#: cell_functions.yaml: bernoulli synapses (prior_p 0.5) on its 6 edges, except the upward
+#: signaling -> lipid_signaling one, the last edge: gaussian, mean 0.5
+CELL_PRIORS = [("bernoulli", 0.5)] * 11 + [("gaussian", 0.5)]
 
 
 def test_kl_by_hand_default_layers(small_model):
@@ -335,7 +340,7 @@ def test_kl_by_hand_default_layers(small_model):
         model.edge_synapses.mu.add_(torch.linspace(-0.5, 0.5, 6))
         model.edge_synapses.rho.add_(0.3)
         model.edge_synapses.p_logit.sub_(1.0)
-    expected = _edge_kl(model)
+    expected = _edge_kl(model, ANIMAL_PRIORS)
     assert model.kl().item() == pytest.approx(expected.item(), rel=1e-5)
     # the KL is the sum of its parts
     parts = model.edge_synapses.kl() + model.projections.kl() + \
@@ -351,7 +356,7 @@ def test_kl_with_stochastic_layers(small_model):
     assert model.projections.stochastic and all(h.stochastic for h in model.heads)
     enc_layers = [m for m in model.encoder.layers if hasattr(m, "weight_rho")]
     assert len(enc_layers) == 1
-    expected = _edge_kl(model)
+    expected = _edge_kl(model, CELL_PRIORS)
     p = model.projections
     expected = expected + _linear_kl(p.weight, p.weight_rho, p.bias, p.bias_rho, 0.5)
     for h in model.heads:

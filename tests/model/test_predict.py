@@ -197,8 +197,15 @@ def test_predict_does_not_track_gradients(small_model):
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
 def test_invalid_samples(small_model, bad):
     model = small_model("animals")
-    with pytest.raises(tg.DataError, match="samples"):
+    with pytest.raises(tg.ArgumentError, match="predict: samples: expected an integer >= 0"):
         model.predict(torch.randn(2, 5), samples=bad)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_invalid_chunk_size(small_model, bad):
+    model = small_model("animals")
+    with pytest.raises(tg.ArgumentError, match="predict: chunk_size"):
+        model.predict(torch.randn(2, 5), samples=2, chunk_size=bad)
 
 
 def test_multiclass_labels_follow_class_parents(small_model):
