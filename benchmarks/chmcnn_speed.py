@@ -9,9 +9,9 @@ T`` with ReLU and dropout 0.7, sigmoid, the dense max-constraint and MC loss, BC
 the non-root labels, Adam (lr 1e-4, weight decay 1e-5), batch size 4.
 
 Both are timed in the same process on the same data (train + valid, the final-fit
-set): taskgraph runs one full epoch of ``taskgraph.hmc.HMC_CONFIG``; the baseline runs
-``--batches`` batches and its epoch time is extrapolated (time per batch x batches per
-epoch). Whole-run time is epochs x epoch time: C-HMCNN's published runs use 13 to 177
+set): taskgraph runs one full epoch of ``taskgraph.recipes.hmc.HMC_CONFIG``; the
+baseline runs ``--batches`` batches and its epoch time is extrapolated (time per batch x
+batches per epoch). Whole-run time is epochs x epoch time: C-HMCNN's published runs use 13 to 177
 epochs per data set; taskgraph's recipe stops early on valid (``epochs (valid)`` in
 benchmarks/results/hmc_*.md).
 
@@ -103,7 +103,7 @@ def baseline_epoch_seconds(X: np.ndarray, Y: np.ndarray, evals: np.ndarray, R: t
 
 def taskgraph_epoch_seconds(data, X: np.ndarray, Y: np.ndarray, seed: int) -> float:
     import taskgraph as tg
-    from taskgraph.hmc import HMC_CONFIG
+    from taskgraph.recipes.hmc import HMC_CONFIG
     from taskgraph.train import TaskDataset, make_loader
     from taskgraph.train.fit import make_optimizer
 

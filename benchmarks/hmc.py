@@ -5,9 +5,9 @@ train + valid; the number of epochs is chosen on valid (early stopping on valid
 AU(PRC)-bar), then a fresh model is trained on train + valid for that many epochs and
 scored once on test; the roots (``root``, and for GO GO0003674, GO0005575, GO0008150)
 are not evaluated; the score is micro AU(PRC) over all other labels. Mean ± std over
-seeds. One configuration for every data set (``taskgraph.hmc.HMC_CONFIG``); with
+seeds. One configuration for every data set (``taskgraph.recipes.hmc.HMC_CONFIG``); with
 ``--search``, per-data-set tuning only through the automatic search on valid
-(``taskgraph.hmc.HMC_SEARCH``: each candidate trained on train with early stopping on
+(``taskgraph.recipes.hmc.HMC_SEARCH``: each candidate trained on train with early stopping on
 valid, the best valid AU(PRC)-bar refitted and scored once on test).
 
 Also measured on the same seeds: ablations (message passing off, stochastic synapses
@@ -36,9 +36,13 @@ import numpy as np
 import torch
 
 from taskgraph.datasets.hmc import load_hmc
-from taskgraph.hmc import HMC_SEARCH, PUBLISHED, predict_matrix, train_hmc
 from taskgraph.memory import reuse_freed_memory
 from taskgraph.metrics.calibration import binary_calibration_columns
+from taskgraph.recipes.hmc import HMC_SEARCH, predict_matrix, train_hmc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from published import PUBLISHED  # noqa: E402
 
 ABLATIONS = {
     "no message passing": {"rounds": 0},
@@ -113,9 +117,10 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
         f"{platform.python_version()}, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads). Seeds 0..{args.seeds - 1}. "
         f"Scores: test AU(PRC)-bar, mean ± std over seeds; published numbers from "
-        f"DESIGN.md §5." + (" Search candidates (`taskgraph.hmc.HMC_SEARCH`): " + "; ".join(
+        f"benchmarks/published.py (DESIGN.md §5)."
+        + (" Search candidates (`taskgraph.recipes.hmc.HMC_SEARCH`): " + "; ".join(
             f"{candidate_label(i)} {c or 'the default'}" for i, c in enumerate(HMC_SEARCH))
-            + "." if args.search else ""), "",
+           + "." if args.search else ""), "",
         "| data set | labels | taskgraph | C-HMCNN | HMCN-F | beats best published | "
         "coherence violations | epochs (valid) | chosen on valid | wall time per seed |",
         "|---|---:|---:|---:|---:|:---:|---:|---:|---:|---:|"]
@@ -164,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-refit", dest="refit", action="store_false",
                         help="score the train-only model instead of refitting on train+valid")
     parser.add_argument("--search", action="store_true",
-                        help="choose among taskgraph.hmc.HMC_SEARCH on valid per data set")
+                        help="choose among taskgraph.recipes.hmc.HMC_SEARCH on valid per data set")
     parser.add_argument("--ablations", action="store_true")
     parser.add_argument("--calibration", action="store_true")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",

@@ -2,8 +2,8 @@
 
 The HMC data sets (Vens et al. 2008, as redistributed with C-HMCNN) annotate yeast genes
 with Gene Ontology terms: a DAG of about 4,000 yes/no tasks, where a gene with a term
-also has all of its ancestors. ``taskgraph.hmc.train_hmc`` trains taskgraph's default
-recipe on one of them (MLP encoder, message passing down and up the DAG over gaussian
+also has all of its ancestors. ``taskgraph.recipes.hmc.train_hmc`` trains taskgraph's
+default recipe on one of them (MLP encoder, message passing down and up the DAG over gaussian
 synapses, coherence: a parent term is never less likely than a child term), choosing
 the epoch on the valid split. Then, for three test genes, the synapses are sampled 16
 times (``model.predict(x, samples=16)``) and the five most probable GO terms are printed
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from taskgraph.datasets.hmc import ROOTS, load_hmc
-from taskgraph.hmc import train_hmc
+from taskgraph.recipes.hmc import train_hmc
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                      "shared", "data", "hmc"))

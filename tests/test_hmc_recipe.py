@@ -1,4 +1,5 @@
-"""The HMC recipe (``taskgraph.hmc``): moving-average weights, the search on valid, refit.
+"""The HMC recipe (``taskgraph.recipes.hmc``): moving-average weights, the search on valid,
+refit.
 
 A small hand-made hierarchy (a tree of 7 labels) whose labels follow the features, so
 that a learning model beats one that cannot learn.
@@ -6,15 +7,17 @@ that a learning model beats one that cannot learn.
 
 from __future__ import annotations
 
+import importlib
 import re
 
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import average_precision_score
 
 import taskgraph as tg
 from taskgraph.datasets.hmc import HMCData, Split
-from taskgraph.hmc import HMC_CONFIG, _Run, merge_config, train_hmc
+from taskgraph.recipes.hmc import HMC_CONFIG, merge_config, predict_matrix, train_hmc
 
 TREE = """
 taskgraph: 1
@@ -27,6 +30,7 @@ tasks:
   b2: {type: binary, parents: [b]}
   a11: {type: binary, parents: [a1]}
 """
+fit_module = importlib.import_module("taskgraph.train.fit")  # the module, not the function
 FAST = {"epochs": 4, "batch_size": 16, "patience": 2}
 SMALL = {"encoder_spec": {"hidden": [16]}, "task_dim": 4}
 
@@ -61,29 +65,59 @@ def test_merge_config_merges_nested_dicts_without_touching_the_base() -> None:
     assert HMC_CONFIG["train"]["lr"] == 1e-3
 
 
-def test_moving_average_follows_the_optimizer_steps(data: HMCData) -> None:
-    decay = 0.75
-    cfg = merge_config(HMC_CONFIG, {"model": SMALL, "train": dict(FAST, batch_size=80,
-                                                                  ema=decay)})
-    run = _Run(data, cfg["model"], cfg["train"], 0, data.train.X[:160], data.train.Y[:160])
-    first = next(run.model.encoder.parameters())  # the first Linear's weight
-    seen = []  # that weight after each of the epoch's optimizer steps
-    run.optimizer.register_step_post_hook(lambda *_: seen.append(first.detach().clone()))
-    initial = first.detach().clone()
-    run.epoch(1)
-    assert run.scored is not run.model
-    averaged = next(run.scored.encoder.parameters())
-    assert len(seen) == 2 and not torch.equal(seen[0], initial)
-    # the average starts at the first step's weights, then moves (1 - decay) of the way
-    # to the second step's
-    torch.testing.assert_close(averaged, decay * seen[0] + (1 - decay) * seen[1])
-    assert not torch.allclose(averaged, first)
+class _Steps:
+    """Stands in for ``fit``'s optimizer factory: each optimizer it makes keeps a copy
+    of the weights after each of its steps."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.runs: list[list[list[torch.Tensor]]] = []  # per optimizer, per step
+        make = fit_module.make_optimizer
+
+        def tracked(params, **kw):
+            params = list(params)
+            optimizer = make(params, **kw)
+            seen: list[list[torch.Tensor]] = []
+            optimizer.register_step_post_hook(
+                lambda *_: seen.append([p.detach().clone() for p in params]))
+            self.runs.append(seen)
+            return optimizer
+
+        monkeypatch.setattr(fit_module, "make_optimizer", tracked)
 
 
-def test_no_average_when_ema_is_zero(data: HMCData) -> None:
-    cfg = merge_config(HMC_CONFIG, {"model": SMALL, "train": dict(FAST, ema=0.0)})
-    run = _Run(data, cfg["model"], cfg["train"], 0, data.train.X, data.train.Y)
-    assert run.scored is run.model
+def test_scored_weights_are_the_moving_average_of_the_steps(data: HMCData, monkeypatch) -> None:
+    """160 examples in batches of 80: two steps in the one epoch; with decay 0.75 the
+    scored weights are 0.75 x the first step's + 0.25 x the second's."""
+    steps = _Steps(monkeypatch)
+    result = train_hmc(data, seed=0, progress=False, overrides=SMALL,
+                       train_overrides=dict(FAST, epochs=1, batch_size=80, ema=0.75))
+    (seen,) = steps.runs
+    assert len(seen) == 2 and not torch.equal(seen[0][0], seen[1][0])
+    params = list(result.model.parameters())
+    assert len(params) == len(seen[0])
+    for p, first, second in zip(params, *seen):
+        torch.testing.assert_close(p.detach(), 0.75 * first + 0.25 * second)
+
+
+def test_no_average_when_ema_is_zero(data: HMCData, monkeypatch) -> None:
+    steps = _Steps(monkeypatch)
+    result = train_hmc(data, seed=0, progress=False, overrides=SMALL,
+                       train_overrides=dict(FAST, epochs=1, batch_size=80, ema=0.0))
+    (seen,) = steps.runs
+    assert len(seen) == 2
+    for p, last in zip(result.model.parameters(), seen[-1]):  # the last step's weights
+        assert torch.equal(p.detach(), last)
+
+
+def test_the_scored_model_is_the_best_epoch_on_valid(data: HMCData) -> None:
+    """The valid score is sklearn's micro average precision of the returned model on the
+    valid split, and the best of the validation phase's epochs."""
+    result = train_hmc(data, seed=0, progress=False, overrides=SMALL, train_overrides=FAST)
+    P = predict_matrix(result.model, data.valid.X)
+    expected = average_precision_score(data.valid.Y, P, average="micro")  # no roots here
+    assert result.valid_auprc == pytest.approx(expected, rel=1e-9)
+    scores = result.history["val_auprc_bar"]
+    assert result.valid_auprc == max(scores) == scores[result.epochs - 1]
 
 
 def test_search_keeps_the_candidate_that_wins_on_valid(data: HMCData) -> None:
@@ -94,20 +128,27 @@ def test_search_keeps_the_candidate_that_wins_on_valid(data: HMCData) -> None:
     assert result.trials[1]["valid_auprc"] > result.trials[0]["valid_auprc"]
     assert result.config["train"]["lr"] == HMC_CONFIG["train"]["lr"]
     assert result.valid_auprc == result.trials[1]["valid_auprc"]
+    assert result.epochs == result.trials[1]["epoch"]
     assert result.violations == 0
     assert 0.0 < result.test_auprc <= 1.0
 
 
-def test_refit_trains_on_train_and_valid_for_the_chosen_epochs(data: HMCData) -> None:
+def test_refit_trains_on_train_and_valid_for_the_chosen_epochs(data: HMCData,
+                                                               monkeypatch) -> None:
+    """Batches of 16: the valid phase takes 160 / 16 = 10 steps an epoch, the refit on
+    train + valid 240 / 16 = 15, for exactly the chosen number of epochs."""
     plain = train_hmc(data, seed=0, progress=False, overrides=SMALL, train_overrides=FAST)
+    steps = _Steps(monkeypatch)
     refit = train_hmc(data, seed=0, progress=False, overrides=SMALL, train_overrides=FAST,
                       refit=True)
     assert refit.valid_auprc == plain.valid_auprc  # the valid phase is the same run
     chosen = plain.history.best_epoch
     assert plain.history is plain.valid_history and plain.epochs == chosen
     assert refit.valid_history.best_epoch == chosen == refit.epochs
+    valid_phase, refit_phase = steps.runs
+    assert len(valid_phase) == 10 * len(refit.valid_history)
+    assert len(refit_phase) == 15 * chosen
     assert refit.model is not plain.model
-    assert refit.test_auprc != plain.test_auprc  # a different model was scored
     # the history describes the scored model: the refit's epochs, no validation scores
     assert refit.history is not refit.valid_history
     assert len(refit.history) == chosen and refit.history["epoch"] == list(range(1, chosen + 1))

@@ -9,15 +9,15 @@ it), sums the epoch statistics over processes, and writes checkpoints and progre
 rank 0 only.
 
 Example:
-    >>> ctx = distributed_context(torch.nn.Linear(2, 2), [1, 2, 3])
-    >>> ctx.is_main, ctx.world_size
+    >>> with distributed_context(torch.nn.Linear(2, 2), [1, 2, 3]) as ctx:
+    ...     ctx.is_main, ctx.world_size
     (True, 1)
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 import torch.distributed as dist
@@ -68,9 +68,27 @@ class DistributedContext:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
+    def average_gradients(self, params: Iterable[nn.Parameter]) -> None:
+        """Average the gradients of ``params`` over processes, for parameters that
+        DistributedDataParallel does not hold (the learned task weights)."""
+        if self.world_size > 1:
+            for p in params:
+                if p.grad is not None:
+                    p.grad.copy_(self.all_reduce(p.grad) / self.world_size)
+
     def close(self) -> None:
+        """Wait for every process (rank 0 may still be writing its checkpoint)."""
         if self.world_size > 1:
             dist.barrier()
+
+    def __enter__(self) -> "DistributedContext":
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        # After an error the other processes may be waiting in a collective that this
+        # one will never join; a barrier here would hang instead of failing.
+        if exc_type is None:
+            self.close()
 
 
 def distributed_context(model: nn.Module, loader: Any, *, seed: int | None = None

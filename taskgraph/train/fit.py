@@ -1,11 +1,15 @@
 """``fit``: a plain PyTorch training loop for taskgraph models.
 
 It samples synapses per example, scales the KL by the data-set size (with an optional
-warm-up of β), balances tasks (``static``, ``uncertainty`` or ``pcgrad``), can add
-annealed gradient noise, standardizes regression targets with statistics of the training
-data (``standardize_targets``), validates, stops early on a named metric (restoring the
-best weights), and writes an atomic checkpoint after every epoch from which ``resume=True``
-continues bit-for-bit. Under ``torchrun`` it trains with DistributedDataParallel.
+warm-up of β), balances tasks (:mod:`~taskgraph.train.weighting`), can add annealed
+gradient noise, standardizes regression targets with statistics of the training data
+(``standardize_targets``), can keep a moving average of the weights
+(``weight_average``), validates (the loss, summary metrics, and a metric of your own:
+``val_metric``), stops early on a named metric (restoring the best weights), and writes
+an atomic checkpoint after every epoch from which ``resume=True`` continues bit-for-bit.
+Under ``torchrun`` it trains with DistributedDataParallel. The run's state between
+epochs is one :class:`~taskgraph.train.state.TrainingState`; the epoch itself is
+:func:`~taskgraph.train.loop.run_epoch`.
 
 Example:
     >>> import torch, taskgraph as tg
@@ -27,20 +31,21 @@ import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from taskgraph.errors import CheckpointError, DataError
+from taskgraph.errors import ArgumentError, DataError
 from taskgraph.train.data import TaskDataset, split_batch
 from taskgraph.train.distributed import distributed_context
 from taskgraph.train.history import History
-from taskgraph.train.loop import run_epoch, validate_epoch
-from taskgraph.train.state import capture_rng, read_checkpoint, restore_rng, write_atomic
-from taskgraph.train.weighting import WEIGHTINGS, UncertaintyWeighting
+from taskgraph.train.loop import GradientNoise, TrainingSetup, run_epoch, validate_epoch
+from taskgraph.train.state import (TrainingState, capture_rng, make_average, read_checkpoint,
+                                   restore_rng, seed_everything, write_atomic)
+from taskgraph.train.weighting import Weighting, resolve_weighting
 
-__all__ = ["fit", "EarlyStopping", "make_optimizer"]
+__all__ = ["fit", "EarlyStopping", "Callback", "make_optimizer"]
 
 _LOWER_IS_BETTER = ("loss", "mse", "mae", "nll", "brier", "ece", "violation")
 
@@ -50,8 +55,9 @@ class EarlyStopping:
     """Stop when ``metric`` has not improved for ``patience`` epochs.
 
     ``metric``: ``"val_loss"``, a validation summary (``"val_overall"``,
-    ``"val_auprc_bar"``, ``"val_hierarchical_f1"``), or ``"TASK:METRIC"`` from the
-    validation report. ``mode`` (``"min"`` / ``"max"``) is inferred from the name.
+    ``"val_auprc_bar"``, ``"val_hierarchical_f1"``), ``"TASK:METRIC"`` from the
+    validation report, a key of ``fit``'s ``val_metric``, or a training number
+    (``"loss"``). ``mode`` (``"min"`` / ``"max"``) is inferred from the name.
     """
 
     metric: str = "val_loss"
@@ -63,14 +69,47 @@ class EarlyStopping:
     def __post_init__(self) -> None:
         if self.mode is None:
             self.mode = "min" if any(k in self.metric for k in _LOWER_IS_BETTER) else "max"
-        if self.mode not in ("min", "max") or self.patience < 1:
-            raise ValueError(f"EarlyStopping: expected mode 'min'/'max' and patience >= 1, "
-                             f"got {self.mode!r}, {self.patience!r}")
+        if self.mode not in ("min", "max"):
+            raise ArgumentError(f"EarlyStopping: mode: expected 'min' or 'max', got {self.mode!r}")
+        if not isinstance(self.patience, int) or self.patience < 1:
+            raise ArgumentError(f"EarlyStopping: patience: expected an integer >= 1, got "
+                                f"{self.patience!r}")
 
     def improved(self, value: float, best: float | None) -> bool:
         if best is None:
             return True
         return value < best - self.min_delta if self.mode == "min" else value > best + self.min_delta
+
+    def update(self, state: TrainingState, record: Mapping[str, Any]) -> bool:
+        """Record the epoch ``record`` in ``state`` (best value, weights, bad epochs);
+        returns whether to stop."""
+        value = record.get(self.metric)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            raise ArgumentError(f"fit: early_stopping metric {self.metric!r} was not "
+                                f"measured; available: {', '.join(sorted(record))}")
+        if self.improved(value, state.best_value):
+            state.best_value, state.bad_epochs = value, 0
+            state.history.best_epoch = record["epoch"]
+            state.best_state = state.snapshot()
+            return False
+        state.bad_epochs += 1
+        state.history.stopped_early = state.bad_epochs >= self.patience
+        return state.history.stopped_early
+
+
+class Callback:
+    """Hooks ``fit`` calls around every epoch; override the ones you need.
+
+    ``on_epoch_start(state, epoch)`` runs before the epoch's first batch;
+    ``on_epoch_end(state, record)`` after its record is in ``state.history``, early
+    stopping has seen it and the checkpoint is written.
+    """
+
+    def on_epoch_start(self, state: TrainingState, epoch: int) -> None:
+        """Before epoch ``epoch`` (1-based) trains."""
+
+    def on_epoch_end(self, state: TrainingState, record: dict[str, Any]) -> None:
+        """After the epoch of ``record["epoch"]``."""
 
 
 def make_optimizer(params: Any, *, lr: float = 1e-3, weight_decay: float = 0.0
@@ -84,32 +123,36 @@ def make_optimizer(params: Any, *, lr: float = 1e-3, weight_decay: float = 0.0
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
-def _check_args(epochs: Any, weighting: str, grad_noise: float, kl_warmup: int) -> None:
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"fit: epochs: expected a positive integer, got {epochs!r}")
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"fit: weighting: expected one of {', '.join(WEIGHTINGS)}, "
-                         f"got {weighting!r}")
-    if not grad_noise >= 0 or not kl_warmup >= 0:
-        raise ValueError("fit: grad_noise and kl_warmup must be >= 0")
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _shared_params(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    own = {id(p) for m in (model.projections, model.heads) for p in m.parameters()}
-    own.add(id(model.task_embedding))
-    params = [p for p in model.parameters() if p.requires_grad]
-    return [p for p in params if id(p) not in own], [p for p in params if id(p) in own]
+def _check_args(epochs: Any, grad_noise: Any, kl_warmup: Any, seed: Any,
+                weight_average: Any) -> None:
+    if not _is_int(epochs) or epochs < 1:
+        raise ArgumentError(f"fit: epochs: expected a positive integer, got {epochs!r}")
+    if not grad_noise >= 0:
+        raise ArgumentError(f"fit: grad_noise: expected a number >= 0, got {grad_noise!r}")
+    if not kl_warmup >= 0:
+        raise ArgumentError(f"fit: kl_warmup: expected a number >= 0, got {kl_warmup!r}")
+    if seed is not None and not _is_int(seed):
+        raise ArgumentError(f"fit: seed: expected an integer, got {seed!r}")
+    if weight_average is not None and not 0.0 < weight_average < 1.0:
+        raise ArgumentError(f"fit: weight_average: expected a decay in (0, 1) or None, got "
+                            f"{weight_average!r}")
 
 
 def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: int,
         optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-3,
-        weight_decay: float = 0.0, scheduler: Any = None, weighting: str = "static",
+        weight_decay: float = 0.0, scheduler: Any = None, weighting: str | Weighting = "static",
         grad_noise: float = 0.0, grad_noise_gamma: float = 0.55, kl_weight: float = 1.0,
         kl_warmup: int = 0, dataset_size: int | None = None,
         early_stopping: EarlyStopping | str | None = None,
         checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
         progress: bool = True, seed: int | None = None, grad_clip: float | None = None,
-        val_metrics: bool = True, standardize_targets: bool = True) -> History:
+        val_metrics: bool = True, standardize_targets: bool = True,
+        val_metric: Callable[[nn.Module, Any], Mapping[str, Any]] | None = None,
+        weight_average: float | None = None, callbacks: Sequence[Callback] = ()) -> History:
     """Train ``model`` and return its :class:`History`.
 
     Args:
@@ -118,8 +161,9 @@ def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: 
         val_loader: validation batches (loss, and metrics when ``val_metrics``).
         epochs: number of epochs (in total, counting resumed ones).
         optimizer: default ``Adam(lr, weight_decay)``; scheduler: stepped once an epoch.
-        weighting: ``"static"`` (YAML weights), ``"uncertainty"`` (learned, Kendall et al.
-            2018) or ``"pcgrad"`` (gradient surgery, Yu et al. 2020).
+        weighting: a :class:`~taskgraph.train.weighting.Weighting` or its name:
+            ``"static"`` (YAML weights), ``"uncertainty"`` (learned, Kendall et al. 2018)
+            or ``"pcgrad"`` (gradient surgery, Yu et al. 2020).
         grad_noise: η of annealed gradient noise N(0, η / (1 + step)^γ) (Neelakantan et
             al. 2015), the stochastic weight updates; ``grad_noise_gamma`` is γ.
         kl_weight: β of the KL term; ``kl_warmup``: epochs over which β ramps up from 0.
@@ -141,120 +185,118 @@ def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: 
             the model's scaling as it is (none, unless set with
             ``model.fit_target_scaling``): the opt-out, and the choice for fine-tuning a
             trained model on other data.
+        val_metric: ``val_metric(model, val_loader) -> {name: value}``, called after each
+            epoch's validation (eval mode, no gradients); its values join the epoch's
+            record, so early stopping can watch them.
+        weight_average: decay of an exponential moving average of the weights, updated
+            after every optimizer step (``torch.optim.swa_utils.AveragedModel``).
+            Validation, early stopping's best weights and the weights ``model`` ends with
+            are the average's; it is part of the checkpoint.
+        callbacks: :class:`Callback` objects called around every epoch.
 
     Raises:
         DataError: an empty loader or unusable targets. TaskGraphError: the loss diverged.
         CheckpointError: ``resume`` found a checkpoint of another hierarchy.
+        ArgumentError: an argument out of range, an unknown weighting, early stopping on
+            validation without ``val_loader``.
     """
-    _check_args(epochs, weighting, grad_noise, kl_warmup)
+    _check_args(epochs, grad_noise, kl_warmup, seed, weight_average)
+    strategy = resolve_weighting(weighting)
     if isinstance(early_stopping, str):
         early_stopping = EarlyStopping(early_stopping)
     if early_stopping is not None and val_loader is None and early_stopping.metric.startswith("val"):
-        raise ValueError("fit: early_stopping on a validation metric needs val_loader")
-    device = next(model.parameters()).device
+        raise ArgumentError("fit: early_stopping on a validation metric needs val_loader")
+    if val_metric is not None and val_loader is None:
+        raise ArgumentError("fit: val_metric: needs val_loader")
     full_loader = train_loader  # every process's statistics come from all of the data
-    ctx = distributed_context(model, train_loader, seed=seed)
-    train_loader = ctx.loader
-    try:
-        n_batches = len(train_loader)
-    except TypeError:
-        n_batches = None
-    if n_batches == 0:
-        raise DataError("fit: the training loader yields no batches")
-    if dataset_size is None:
-        dataset_size = len(getattr(train_loader, "dataset", [])) or None
-    balancer = UncertaintyWeighting(model.layout.num_tasks).to(device) \
-        if weighting == "uncertainty" else None
+    with distributed_context(model, train_loader, seed=seed) as ctx:
+        if not strategy.distributed and ctx.world_size > 1:
+            raise ArgumentError(f"fit: weighting={strategy.name or strategy!r} computes "
+                                "per-task gradients outside DistributedDataParallel's "
+                                "gradient averaging; use 'static' or 'uncertainty' in "
+                                "distributed runs")
+        try:
+            n_batches = len(ctx.loader)
+        except TypeError:
+            n_batches = None
+        if n_batches == 0:
+            raise DataError("fit: the training loader yields no batches")
+        if dataset_size is None:
+            dataset_size = len(getattr(ctx.loader, "dataset", [])) or None
+        device = next(model.parameters()).device
+        setup = TrainingSetup(
+            ctx.net, ctx.loader, ctx, dataset_size,
+            GradientNoise(grad_noise, grad_noise_gamma, torch.Generator(device=device)),
+            grad_clip, show=progress and ctx.is_main and sys.stderr.isatty(), epochs=epochs)
+        strategy.setup(model)
+        state = TrainingState(model, _optimizer(model, strategy, optimizer, lr, weight_decay),
+                              scheduler, strategy, generators=(
+                                  getattr(ctx.loader, "generator", None), setup.noise.generator))
+        path = os.path.join(os.fspath(checkpoint_dir), "last.pt") if checkpoint_dir else None
+        _begin(state, full_loader, setup, path=path, resume=resume, seed=seed,
+               standardize=standardize_targets, weight_average=weight_average)
+        for epoch in range(state.epoch + 1, epochs + 1):
+            if state.history.stopped_early:  # also a resumed run that had already stopped
+                break
+            ctx.set_epoch(epoch)
+            for callback in callbacks:
+                callback.on_epoch_start(state, epoch)
+            beta = kl_weight * min(1.0, epoch / kl_warmup) if kl_warmup else kl_weight
+            tic = time.perf_counter()
+            record = run_epoch(setup, state, epoch, beta)
+            if scheduler is not None:
+                scheduler.step()
+            if val_loader is not None:
+                record.update(validate_epoch(state.scored, val_loader, dataset_size=dataset_size,
+                                             beta=beta, metrics=val_metrics, metric=val_metric))
+            record.update(epoch=epoch, lr=state.optimizer.param_groups[0]["lr"],
+                          time=time.perf_counter() - tic)
+            state.history.append(record)
+            state.epoch = epoch
+            if early_stopping is not None:
+                early_stopping.update(state, record)
+            if path and ctx.is_main:
+                write_atomic(state.to_dict(), path)
+            for callback in callbacks:
+                callback.on_epoch_end(state, record)
+        if state.average is not None:  # the model ends with the averaged weights ...
+            model.load_state_dict(state.average.module.state_dict())
+        if early_stopping is not None and early_stopping.restore_best \
+                and state.best_state is not None:
+            model.load_state_dict(state.best_state)  # ... or the best epoch's
+    return state.history
+
+
+def _optimizer(model: nn.Module, strategy: Weighting, optimizer: torch.optim.Optimizer | None,
+               lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """``optimizer`` (or a new Adam) training ``model`` and the strategy's parameters."""
     if optimizer is None:
-        params = list(model.parameters()) + (list(balancer.parameters()) if balancer else [])
-        optimizer = make_optimizer(params, lr=lr, weight_decay=weight_decay)
-    elif balancer is not None:
-        optimizer.add_param_group({"params": list(balancer.parameters())})
-    loader_gen = getattr(train_loader, "generator", None)
-    noise_gen = torch.Generator(device=device)
-    history, start, best_value, best_state, bad_epochs, step = History(), 0, None, None, 0, 0
-    path = os.path.join(os.fspath(checkpoint_dir), "last.pt") if checkpoint_dir else None
+        return make_optimizer(list(model.parameters()) + strategy.parameters(), lr=lr,
+                              weight_decay=weight_decay)
+    if strategy.parameters():
+        optimizer.add_param_group({"params": strategy.parameters()})
+    return optimizer
+
+
+def _begin(state: TrainingState, full_loader: Any, setup: TrainingSetup, *, path: str | None,
+           resume: bool, seed: int | None, standardize: bool,
+           weight_average: float | None) -> None:
+    """Bring ``state`` to where the run starts: its checkpoint, or a fresh seeded start."""
     if path and resume and os.path.exists(path):
-        ckpt = read_checkpoint(path)
-        if ckpt["hierarchy"] != model.hierarchy.to_dict():
-            raise CheckpointError(f"{path}: this checkpoint is for hierarchy "
-                                  f"{ckpt['hierarchy'].get('name')!r}, not {model.hierarchy.name!r}")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None and ckpt.get("scheduler") is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-        if balancer is not None and ckpt.get("balancer") is not None:
-            balancer.load_state_dict(ckpt["balancer"])
-        history = History.from_dict(ckpt["history"])
-        start, step, bad_epochs = ckpt["epoch"], ckpt["step"], ckpt["bad_epochs"]
-        best_value, best_state = ckpt["best_value"], ckpt["best_state"]
-        restore_rng(ckpt["rng"], loader_gen, noise_gen)
-    else:
-        if seed is not None:
-            _seed_everything(seed, loader_gen)
-        noise_gen.manual_seed(seed if seed is not None else int(torch.randint(0, 2**31, ()).item()))
-        if path and ctx.is_main:
-            os.makedirs(os.fspath(checkpoint_dir), exist_ok=True)
-        if standardize_targets and model.target_loc is not None:
-            _standardize_targets(model, full_loader)
-    if history.stopped_early:  # resumed after the run had already stopped early
-        if early_stopping is not None and early_stopping.restore_best and best_state is not None:
-            model.load_state_dict(best_state)
-        ctx.close()
-        return history
-    if weighting == "pcgrad" and ctx.world_size > 1:
-        raise ValueError("fit: weighting='pcgrad' computes per-task gradients outside "
-                         "DistributedDataParallel's gradient averaging; use 'static' or "
-                         "'uncertainty' in distributed runs")
-    shared, own = _shared_params(model)
-    show = progress and ctx.is_main and sys.stderr.isatty()
-    for epoch in range(start + 1, epochs + 1):
-        ctx.set_epoch(epoch)
-        beta = kl_weight * min(1.0, epoch / kl_warmup) if kl_warmup else kl_weight
-        tic = time.perf_counter()
-        record, step = run_epoch(
-            ctx.net, model, train_loader, optimizer, epoch=epoch, epochs=epochs, beta=beta,
-            dataset_size=dataset_size, weighting=weighting, balancer=balancer, shared=shared,
-            own=own, grad_noise=grad_noise, gamma=grad_noise_gamma, noise_gen=noise_gen,
-            step=step, grad_clip=grad_clip, show=show, device=device, reduce=ctx.all_reduce,
-            world_size=ctx.world_size)
-        if scheduler is not None:
-            scheduler.step()
-        if val_loader is not None:
-            record.update(validate_epoch(model, val_loader, device, dataset_size, beta,
-                                         val_metrics))
-        record.update(epoch=epoch, lr=optimizer.param_groups[0]["lr"],
-                      time=time.perf_counter() - tic)
-        history.append(record)
-        stop = False
-        if early_stopping is not None:
-            value = record.get(early_stopping.metric)
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                raise ValueError(f"fit: early_stopping metric {early_stopping.metric!r} was not "
-                                 f"measured; available: {', '.join(sorted(record))}")
-            if early_stopping.improved(value, best_value):
-                best_value, bad_epochs, history.best_epoch = value, 0, epoch
-                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            else:
-                bad_epochs += 1
-                stop = bad_epochs >= early_stopping.patience
-                history.stopped_early = stop
-        if path and ctx.is_main:
-            write_atomic({
-                "format": "taskgraph-training", "epoch": epoch, "step": step,
-                "hierarchy": model.hierarchy.to_dict(), "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "balancer": balancer.state_dict() if balancer is not None else None,
-                "history": history.to_dict(), "bad_epochs": bad_epochs,
-                "best_value": best_value, "best_state": best_state,
-                "rng": capture_rng(loader_gen, noise_gen)}, path)
-        if stop:
-            break
-    if early_stopping is not None and early_stopping.restore_best and best_state is not None:
-        model.load_state_dict(best_state)
-    ctx.close()
-    return history
+        if weight_average is not None:
+            state.average = make_average(state.model, weight_average)  # filled from the file
+        state.load_dict(read_checkpoint(path), source=path)
+        return
+    if seed is not None:
+        seed_everything(seed, state.generators[0])
+    setup.noise.generator.manual_seed(seed if seed is not None
+                                      else int(torch.randint(0, 2**31, ()).item()))
+    if path and setup.ctx.is_main:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    if standardize and state.model.target_loc is not None:
+        _standardize_targets(state.model, full_loader)
+    if weight_average is not None:  # after the target scaling: the average copies it
+        state.average = make_average(state.model, weight_average)
 
 
 def _standardize_targets(model: nn.Module, loader: Any) -> None:
@@ -267,9 +309,9 @@ def _standardize_targets(model: nn.Module, loader: Any) -> None:
         warnings.warn("fit: standardize_targets needs a second pass over the training data, "
                       "but train_loader is a one-shot iterator; the model's target scaling is "
                       "left as it is (pass a DataLoader, or call model.fit_target_scaling(Y) "
-                      "first and fit(..., standardize_targets=False))", stacklevel=3)
+                      "first and fit(..., standardize_targets=False))", stacklevel=4)
         return
-    from taskgraph.model.loss import target_statistics
+    from taskgraph.model.targets import target_statistics
 
     gen = getattr(loader, "generator", None)
     rng = capture_rng(gen)  # the pass must not change the training order or any draw
@@ -284,17 +326,3 @@ def _standardize_targets(model: nn.Module, loader: Any) -> None:
         restore_rng(rng, gen)
     if parts:
         model.set_target_scaling(*target_statistics(torch.cat(parts)))  # (N, R)
-
-
-def _seed_everything(seed: int, loader_gen: torch.Generator | None) -> None:
-    import random
-
-    import numpy as np
-
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ValueError(f"fit: seed: expected an integer, got {seed!r}")
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
-    if loader_gen is not None:
-        loader_gen.manual_seed(seed)

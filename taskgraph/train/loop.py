@@ -1,93 +1,111 @@
 """One training epoch and one validation pass (the inner loops of ``fit``).
 
-Per-step numbers stay on the device and are summed there; the host reads them once per
-epoch, so the loop does not wait on the accelerator each step (except for the
-divergence check).
+:func:`run_epoch` trains a :class:`~taskgraph.train.state.TrainingState` for one epoch
+under a :class:`TrainingSetup` (what stays fixed over a run). Per-step numbers stay on
+the device and are summed there; the host reads them once per epoch, so the loop does
+not wait on the accelerator each step (except for the divergence check).
 
 Example:
-    >>> import torch
-    >>> noisy = _anneal(0.3, 0.55, 0)  # variance at step 0
-    >>> round(noisy, 3)
-    0.3
+    >>> noise = GradientNoise(eta=0.3, gamma=0.5)
+    >>> noise.variance(0), noise.variance(3)  # η / (1 + t)^γ
+    (0.3, 0.15)
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from torch import nn
 
-from taskgraph.errors import DataError, TaskGraphError
-from taskgraph.train.data import split_batch, to_device
-from taskgraph.train.weighting import pcgrad_backward
+from taskgraph.errors import TaskGraphError
+from taskgraph.model.batches import iter_batches
+from taskgraph.train.distributed import DistributedContext
+from taskgraph.train.state import TrainingState
 
-__all__ = ["run_epoch", "validate_epoch"]
+__all__ = ["TrainingSetup", "GradientNoise", "run_epoch", "validate_epoch", "PER_TASK_LIMIT"]
 
 #: above this many tasks the history keeps no per-task losses (they would dominate it)
 PER_TASK_LIMIT = 200
 
 
-def _anneal(eta: float, gamma: float, step: int) -> float:
-    """Gradient-noise variance η / (1 + t)^γ (Neelakantan et al. 2015)."""
-    return eta / (1 + step) ** gamma
+@dataclass
+class GradientNoise:
+    r"""Annealed gradient noise (Neelakantan et al. 2015): after each backward pass
+    every gradient gets :math:`\mathcal{N}(0, \eta / (1 + t)^\gamma)` added, :math:`t`
+    counting optimizer steps over the whole run; ``eta = 0`` adds nothing."""
+
+    eta: float = 0.0
+    gamma: float = 0.55
+    generator: torch.Generator = field(default_factory=torch.Generator)
+
+    def variance(self, step: int) -> float:
+        """:math:`\\eta / (1 + t)^\\gamma` at step ``t``."""
+        return self.eta / (1 + step) ** self.gamma
+
+    def add(self, params: Iterable[nn.Parameter], step: int) -> None:
+        if self.eta <= 0:
+            return
+        std = self.variance(step) ** 0.5
+        for p in params:
+            if p.grad is not None:
+                p.grad.add_(torch.randn(p.grad.shape, generator=self.generator, device=p.device,
+                                        dtype=p.grad.dtype) * std)
 
 
-def run_epoch(net: nn.Module, model: Any, loader: Any, optimizer: torch.optim.Optimizer, *,
-              epoch: int, epochs: int, beta: float, dataset_size: int | None, weighting: str,
-              balancer: nn.Module | None, shared: list, own: list, grad_noise: float,
-              gamma: float, noise_gen: torch.Generator, step: int, grad_clip: float | None,
-              show: bool, device: torch.device,
-              reduce: Callable[[torch.Tensor], torch.Tensor],
-              world_size: int = 1) -> tuple[dict[str, Any], int]:
-    """Train one epoch; returns the epoch's record and the global step count."""
+@dataclass
+class TrainingSetup:
+    """What stays fixed over a run: the module called (the model, or its DDP wrapper),
+    the training batches, the process group, N dividing the KL, the gradient noise and
+    clipping, whether to draw a progress bar, and the planned number of epochs."""
+
+    net: nn.Module
+    loader: Any
+    ctx: DistributedContext
+    dataset_size: int | None
+    noise: GradientNoise
+    grad_clip: float | None = None
+    show: bool = False
+    epochs: int = 1
+
+
+def run_epoch(setup: TrainingSetup, state: TrainingState, epoch: int,
+              beta: float) -> dict[str, Any]:
+    """Train one epoch (``state.step`` advances); returns the epoch's record."""
     from tqdm.auto import tqdm
 
-    net.train()
+    model, optimizer, weighting, N = state.model, state.optimizer, state.weighting, \
+        setup.dataset_size
+    device = next(model.parameters()).device
+    setup.net.train()
     T = model.layout.num_tasks
     sums = torch.zeros(4, device=device, dtype=torch.float64)  # loss, data, kl, examples
     task_sums = torch.zeros(T, device=device, dtype=torch.float64)
     task_counts = torch.zeros(T, device=device, dtype=torch.float64)
     batches = 0
-    bar = tqdm(loader, desc=f"epoch {epoch}/{epochs}", disable=not show, leave=False,
-               unit="batch", dynamic_ncols=True)
-    for batch in bar:
-        x, targets = split_batch(batch)
-        x, targets = to_device(x, device), to_device(targets, device)
-        out = net(x)
-        res = model.loss(out, targets, dataset_size=dataset_size, kl_weight=beta)
-        kl_term = beta * res.kl / dataset_size if dataset_size else res.kl * 0
-        weights = model.task_weights * (res.labelled > 0)
+    bar = tqdm(setup.loader, desc=f"epoch {epoch}/{setup.epochs}", disable=not setup.show,
+               leave=False, unit="batch", dynamic_ncols=True)
+    for x, targets in iter_batches(bar, device, who="fit"):
+        out = setup.net(x)
+        res = model.loss(out, targets, dataset_size=N, kl_weight=beta)
+        kl_term = beta * res.kl / N if N else res.kl * 0
         optimizer.zero_grad(set_to_none=True)
-        if weighting == "uncertainty":
-            total = balancer(res.per_task, res.labelled) + kl_term
-        else:
-            total = res.total
+        total = weighting.loss(res, kl_term)
         if not torch.isfinite(total):
-            raise TaskGraphError(f"training diverged at epoch {epoch}, step {step}: the loss "
-                                 f"is {float(total.detach())}; lower the learning rate or "
-                                 "check the data")
-        if weighting == "pcgrad":
-            scale = weights.sum().clamp_min(1e-12)
-            pcgrad_backward(res.per_task * weights / scale, res.labelled, shared, own,
-                            extra=kl_term, generator=None)
-        else:
-            total.backward()
-        if balancer is not None and reduce is not None:  # outside DDP: average by hand
-            for p in balancer.parameters():
-                if p.grad is not None:
-                    p.grad.copy_(reduce(p.grad) / world_size)
-        if grad_noise > 0:
-            std = _anneal(grad_noise, gamma, step) ** 0.5
-            for p in model.parameters():
-                if p.grad is not None:
-                    p.grad.add_(torch.randn(p.grad.shape, generator=noise_gen, device=p.device,
-                                            dtype=p.grad.dtype) * std)
-        if grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            raise TaskGraphError(f"training diverged at epoch {epoch}, step {state.step}: the "
+                                 f"loss is {float(total.detach())}; lower the learning rate "
+                                 "or check the data")
+        weighting.backward(res, total, kl_term)
+        setup.ctx.average_gradients(weighting.parameters())  # they are outside DDP
+        setup.noise.add(model.parameters(), state.step)
+        if setup.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), setup.grad_clip)
         optimizer.step()
-        step += 1
+        if state.average is not None:
+            state.average.update_parameters(model)
+        state.step += 1
         batches += 1
         n = float(out.batch_size)
         sums += torch.stack([total.detach() * n, res.data.detach() * n,
@@ -95,10 +113,8 @@ def run_epoch(net: nn.Module, model: Any, loader: Any, optimizer: torch.optim.Op
                              torch.tensor(n, device=device)]).to(sums.dtype)
         task_sums += (res.per_task.detach() * res.labelled).to(torch.float64)
         task_counts += res.labelled.to(torch.float64)
-        if show and batches % 10 == 0:
+        if setup.show and batches % 10 == 0:
             bar.set_postfix(loss=f"{float(total.detach()):.4f}")
-    if batches == 0:
-        raise DataError("fit: the training loader yields no batches")
     # a last step can leave inf / NaN weights behind a finite loss: refuse them here
     # rather than hand a broken model to validation, evaluation or save
     bad = next((name for name, p in model.named_parameters()
@@ -106,6 +122,7 @@ def run_epoch(net: nn.Module, model: Any, loader: Any, optimizer: torch.optim.Op
     if bad is not None:
         raise TaskGraphError(f"training diverged in epoch {epoch}: parameter {bad!r} is no "
                              "longer finite; lower the learning rate or check the data")
+    reduce = setup.ctx.all_reduce
     sums, task_sums, task_counts = reduce(sums), reduce(task_sums), reduce(task_counts)
     n = float(sums[3])
     record: dict[str, Any] = {"loss": float(sums[0]) / n, "data": float(sums[1]) / n,
@@ -114,47 +131,57 @@ def run_epoch(net: nn.Module, model: Any, loader: Any, optimizer: torch.optim.Op
         means = (task_sums / task_counts.clamp_min(1)).tolist()
         record["per_task"] = {name: m for name, m, c in
                               zip(model.layout.names, means, task_counts.tolist()) if c > 0}
-    return record, step
+    return record
 
 
 @torch.no_grad()
-def validate_epoch(model: Any, loader: Any, device: torch.device, dataset_size: int | None,
-                   beta: float, metrics: bool) -> dict[str, Any]:
-    """Validation loss (eval mode, mean synapses) and, when asked, summary metrics."""
+def validate_epoch(model: Any, loader: Any, *, dataset_size: int | None, beta: float,
+                   metrics: bool = True,
+                   metric: Callable[[Any, Any], Mapping[str, Any]] | None = None
+                   ) -> dict[str, Any]:
+    """Validation loss (eval mode, mean synapses) and, when asked, summary metrics
+    (``metrics``: :func:`~taskgraph.metrics.evaluate`'s) and ``metric(model, loader)``'s
+    values, all in eval mode; the model's mode is restored afterwards."""
     was_training = model.training
     model.eval()
-    total, data, count = 0.0, 0.0, 0
     try:
-        for batch in loader:
-            x, targets = split_batch(batch)
-            out = model(to_device(x, device))
-            res = model.loss(out, to_device(targets, device), dataset_size=dataset_size,
-                             kl_weight=beta)
-            total += float(res.total) * out.batch_size
-            data += float(res.data) * out.batch_size
-            count += out.batch_size
+        record = _validation_loss(model, loader, dataset_size, beta)
+        if metrics:
+            record.update(_summary_metrics(model, loader))
+        if metric is not None:
+            record.update(metric(model, loader))
     finally:
-        model.train(was_training)
-    if count == 0:
-        raise DataError("fit: the validation loader yields no batches")
-    if not math.isfinite(total):
-        raise TaskGraphError(f"training diverged: the validation loss is {total / count}; "
-                             "lower the learning rate or check the data")
-    record: dict[str, Any] = {"val_loss": total / count, "val_data": data / count}
-    if metrics:
-        try:
-            from taskgraph.metrics import evaluate
-        except ImportError:  # pragma: no cover - metrics layer absent
-            return record
-        report = evaluate(model, loader)
-        record["val_overall"] = report.overall
-        for key, value in report.hierarchy.items():
-            if isinstance(value, (int, float)):
-                record[f"val_{key}"] = value
-        for task, values in report.tasks.items():
-            for metric, value in values.items():
-                if isinstance(value, (int, float)) and metric != "n":
-                    record[f"{task}:{metric}"] = value
         model.train(was_training)
     return record
 
+
+def _validation_loss(model: Any, loader: Any, dataset_size: int | None,
+                     beta: float) -> dict[str, Any]:
+    device = next(model.parameters()).device
+    total, data, count = 0.0, 0.0, 0
+    for x, targets in iter_batches(loader, device, who="fit (validation)"):
+        out = model(x)
+        res = model.loss(out, targets, dataset_size=dataset_size, kl_weight=beta)
+        total += float(res.total) * out.batch_size
+        data += float(res.data) * out.batch_size
+        count += out.batch_size
+    if not math.isfinite(total):
+        raise TaskGraphError(f"training diverged: the validation loss is {total / count}; "
+                             "lower the learning rate or check the data")
+    return {"val_loss": total / count, "val_data": data / count}
+
+
+def _summary_metrics(model: Any, loader: Any) -> dict[str, Any]:
+    """:func:`~taskgraph.metrics.evaluate`'s numbers as ``val_*`` and ``TASK:METRIC``."""
+    from taskgraph.metrics import evaluate  # same layer; imported when used (sklearn)
+
+    report = evaluate(model, loader)
+    record: dict[str, Any] = {"val_overall": report.overall}
+    for key, value in report.hierarchy.items():
+        if isinstance(value, (int, float)):
+            record[f"val_{key}"] = value
+    for task, values in report.tasks.items():
+        for name, value in values.items():
+            if isinstance(value, (int, float)) and name != "n":
+                record[f"{task}:{name}"] = value
+    return record

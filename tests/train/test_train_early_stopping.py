@@ -78,7 +78,7 @@ def test_early_stopping_on_the_training_loss_needs_no_val_loader(tk):
 
 def test_unmeasured_metric_is_reported(tk):
     h, _, _, train, val = _problem(tk)
-    with pytest.raises(ValueError, match="val_nonsense.*val_loss"):
+    with pytest.raises(tg.ArgumentError, match="val_nonsense.*val_loss"):
         tg.fit(tk.model(h), train, val_loader=val, epochs=2, progress=False, val_metrics=False,
                early_stopping="val_nonsense")
 
@@ -100,7 +100,8 @@ def test_improved_respects_mode_and_min_delta():
     assert high.improved(1.15, 1.0) and not high.improved(1.05, 1.0)
 
 
-@pytest.mark.parametrize("kw", [{"patience": 0}, {"mode": "up"}])
-def test_bad_settings_are_refused(kw):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("kw,match", [({"patience": 0}, "patience: expected an integer >= 1"),
+                                      ({"mode": "up"}, "mode: expected 'min' or 'max'")])
+def test_bad_settings_are_refused(kw, match):
+    with pytest.raises(tg.ArgumentError, match=f"EarlyStopping: {match}"):
         EarlyStopping("val_loss", **kw)

@@ -1,0 +1,279 @@
+"""The HMC recipe: the default taskgraph model and training for label hierarchies.
+
+One configuration for every HMC data set (FunCat trees and Gene Ontology DAGs): an MLP
+encoder, per-task projections into small task embeddings, message passing down and up
+the label hierarchy over gaussian synapses, batched binary heads, coherence (a parent
+is never less likely than a child) and C-HMCNN's MC loss. The weights that are scored
+are an exponential moving average of the trained ones (``ema``: ``fit``'s
+``weight_average``, updated after every optimizer step). Early stopping watches
+AU(PRC)-bar on the validation split only; the test split is scored once, at the end.
+Training is :func:`taskgraph.fit`, configured; ``taskgraph demo`` and
+``benchmarks/hmc.py`` both run this.
+
+Per-data-set tuning happens only through :data:`HMC_SEARCH`, an automatic search on
+the validation split (``train_hmc(..., search=True)``): every candidate is trained on
+train with early stopping on valid, the one with the best valid AU(PRC)-bar wins (ties:
+the earlier candidate), and only that one is refitted and scored on test.
+
+Example:
+    >>> from taskgraph.datasets.hmc import load_hmc
+    >>> data = load_hmc("cellcycle_FUN").preprocessed()
+    >>> result = train_hmc(data, epochs=1, progress=False, seed=0)
+    >>> 0.0 < result.test_auprc < 1.0, result.violations
+    (True, 0)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+import taskgraph as tg
+from taskgraph.metrics.hierarchical import auprc_bar, coherence_violation_rate
+from taskgraph.model.batches import predict_loader
+from taskgraph.train import Callback, EarlyStopping, TaskDataset, TrainingState, make_loader
+from taskgraph.train.state import seed_everything
+
+__all__ = ["HMC_CONFIG", "HMC_SEARCH", "HMCResult", "train_hmc", "merge_config",
+           "predict_matrix"]
+
+#: The one default configuration (compile options and training settings).
+HMC_CONFIG: dict[str, Any] = {
+    "model": {"task_dim": 8, "rounds": 1, "directions": ["down", "up"],
+              "encoder_spec": {"hidden": [512, 512], "dropout": 0.7, "activation": "relu"},
+              "synapse": {"kind": "gaussian", "mean": 1.0, "std": 0.1, "prior_std": 1.0},
+              "coherent": True, "projection_rank": "full"},
+    "train": {"epochs": 60, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-5,
+              "patience": 8, "kl_weight": 1.0, "ema": 0.995},
+}
+
+#: The automatic search on valid: each candidate is a change to :data:`HMC_CONFIG`
+#: (nested dictionaries are merged). The first one is the default configuration.
+#: Message passing helps on some sets and costs on others (valid AU(PRC)-bar with /
+#: without: gasch2_FUN 0.240 / 0.238, eisen_FUN 0.278 / 0.288; seeds 0 and 1,
+#: benchmarks/results/hmc_fun.md), so whether to pass messages is searched.
+HMC_SEARCH: tuple[dict[str, Any], ...] = (
+    {},
+    {"model": {"rounds": 0}},
+)
+
+
+@dataclass
+class HMCResult:
+    """What :func:`train_hmc` returns.
+
+    ``history`` describes ``model``, the model that was scored: with ``refit`` it is
+    the refit's (one record per epoch on train + valid, no validation scores), else the
+    validation phase's. ``valid_history`` is always the validation phase of the chosen
+    candidate (the same object as ``history`` without ``refit``). ``epochs``: the epochs
+    of training behind ``model`` (the best epoch on valid, which is also the refit's
+    length); both histories' ``best_epoch`` equals it. ``trials`` has one entry per
+    candidate tried on valid (its changes to :data:`HMC_CONFIG`, valid AU(PRC)-bar, best
+    epoch, seconds); ``config`` is the full configuration of the model that was scored.
+    ``violations``: (test example, edge) pairs where a child is more probable than its
+    parent.
+    """
+
+    model: Any
+    history: Any
+    valid_auprc: float
+    test_auprc: float
+    violations: int
+    seconds: float
+    config: dict = field(default_factory=dict)
+    trials: list[dict] = field(default_factory=list)
+    valid_history: Any = None
+    epochs: int = 0
+    refit: bool = False
+
+
+@torch.no_grad()
+def predict_matrix(model: Any, X: np.ndarray, *, samples: int = 0,
+                   batch_size: int = 512) -> np.ndarray:
+    """``(N, T)`` probabilities in hierarchy task order (all tasks binary)."""
+    batches = (torch.as_tensor(X[s:s + batch_size]) for s in range(0, len(X), batch_size))
+    (g,) = predict_loader(model, batches, samples=samples, targets=False,
+                          who="predict_matrix")
+    out = np.empty((len(X), model.layout.num_tasks), dtype=np.float32)
+    out[:, np.asarray(g.group.tasks)] = g.mean
+    return out
+
+
+def _roots(data: Any) -> list[int]:
+    """The label columns the protocol does not score (all but ``data.eval_columns``)."""
+    return sorted(set(range(len(data.hierarchy))) - set(data.eval_columns.tolist()))
+
+
+def _valid_auprc(exclude: list[int]) -> Callable[[Any, Any], dict[str, float | None]]:
+    """``fit``'s ``val_metric``: AU(PRC)-bar over the validation batches, columns
+    ``exclude`` left out."""
+
+    def metric(model: Any, loader: Any) -> dict[str, float | None]:
+        (g,) = predict_loader(model, loader, who="validation")
+        T = model.layout.num_tasks
+        P, Y = np.empty((len(g.mean), T), np.float32), np.empty((len(g.mean), T), np.float32)
+        P[:, np.asarray(g.group.tasks)] = g.mean
+        Y[:, np.asarray(g.group.tasks)] = g.target[..., 0]
+        return {"val_auprc_bar": auprc_bar(Y, P, exclude=exclude)}
+
+    return metric
+
+
+def merge_config(base: dict[str, Any], change: dict[str, Any] | None) -> dict[str, Any]:
+    """``base`` with ``change`` applied; nested dictionaries are merged key by key.
+
+    Example:
+        >>> merge_config({"a": {"x": 1, "y": 2}, "b": 3}, {"a": {"y": 5}})
+        {'a': {'x': 1, 'y': 5}, 'b': 3}
+    """
+    out = dict(base)
+    for key, value in (change or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_config(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class _EpochSeeds(Callback):
+    """Epoch ``e`` draws from ``seed + e`` (torch, numpy, random and the data order):
+    a run's epochs depend on the seed only, not on what ran before them."""
+
+    def __init__(self, seed: int, loader: Any) -> None:
+        self.seed, self.loader = seed, loader
+
+    def on_epoch_start(self, state: TrainingState, epoch: int) -> None:
+        seed_everything(self.seed + epoch, self.loader.generator)
+
+
+class _Bar(Callback):
+    """One phase's progress bar: an epoch a tick, the loss and valid score beside it."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+
+    def on_epoch_end(self, state: TrainingState, record: dict[str, Any]) -> None:
+        self.bar.update(1)
+        if "val_auprc_bar" not in record:
+            self.bar.set_postfix(loss=f"{record['loss']:.4f}")
+        elif state.history.stopped_early:
+            self.bar.set_postfix_str(f"stopped early; best epoch {state.history.best_epoch} "
+                                     f"(valid {state.best_value:.4f})")
+        else:
+            self.bar.set_postfix(loss=f"{record['loss']:.4f}",
+                                 valid_auprc=f"{record['val_auprc_bar']:.4f}")
+
+
+def _progress(progress: bool, desc: str, total: int) -> Any:
+    """One phase's progress bar: ``total`` epochs (the phase's cap), labelled ``desc``."""
+    from tqdm.auto import tqdm
+
+    return tqdm(desc=desc, total=total, unit="epoch", disable=not progress,
+                dynamic_ncols=True)
+
+
+def _train(data: Any, cfg: dict, seed: int, X: np.ndarray, Y: np.ndarray, *, epochs: int,
+           bar: Any, device: Any = None, valid: bool = False) -> tuple[Any, Any]:
+    """A fresh model trained with :func:`taskgraph.fit` on ``(X, Y)`` for up to
+    ``epochs`` epochs (with ``valid``: early stopping on valid AU(PRC)-bar, the best
+    epoch's weights); the model (eval mode) and its history."""
+    model_cfg, train_cfg = cfg["model"], cfg["train"]
+    seed_everything(seed)  # the initial weights depend on the seed only
+    model = tg.compile(data.hierarchy, in_features=int(X.shape[1]), **model_cfg)
+    if device is not None:  # built on the CPU first: the same weights on every device
+        model = model.to(device)
+    loader = make_loader(TaskDataset(X, Y, data.hierarchy), batch_size=train_cfg["batch_size"],
+                         seed=seed)
+    validation: dict[str, Any] = {}
+    if valid:
+        validation = {
+            "val_loader": make_loader(TaskDataset(data.valid.X, data.valid.Y, data.hierarchy),
+                                      batch_size=512, shuffle=False),
+            "val_metric": _valid_auprc(_roots(data)),
+            "early_stopping": EarlyStopping("val_auprc_bar", patience=train_cfg["patience"])}
+    history = tg.fit(model, loader, epochs=epochs, lr=train_cfg["lr"],
+                     weight_decay=train_cfg["weight_decay"], kl_weight=train_cfg["kl_weight"],
+                     weight_average=train_cfg.get("ema") or None,
+                     val_metrics=False, progress=False, seed=seed,
+                     callbacks=[_EpochSeeds(seed, loader), _Bar(bar)], **validation)
+    return model.eval(), history
+
+
+def _violations(model: Any, P: np.ndarray) -> int:
+    """(example, edge) pairs where a child is more probable than its parent."""
+    edges = model.layout.edge_index.T.cpu().numpy()  # (E, 2): parent, child
+    rate = coherence_violation_rate(P, edges)
+    return 0 if rate is None else round(rate * len(P) * len(edges))
+
+
+def train_hmc(data: Any, *, seed: int = 0, epochs: int | None = None, progress: bool = True,
+              overrides: dict[str, Any] | None = None, train_overrides: dict[str, Any] | None = None,
+              samples: int = 0, refit: bool = False,
+              search: bool | Sequence[dict[str, Any]] = False,
+              device: Any = None) -> HMCResult:
+    """Train the default model on preprocessed :class:`~taskgraph.datasets.hmc.HMCData`.
+
+    Args:
+        data: the data set, already ``.preprocessed()``.
+        seed: fixes the whole run: torch, numpy and :mod:`random` are seeded before
+            every model is built (each candidate and the refit) and before every epoch
+            (with ``seed + epoch``), and the data order, dropout and test draws follow
+            from it; the same seed on the same machine gives bit-identical weights and
+            scores.
+        epochs: cap on epochs (default: the recipe's, with early stopping on valid).
+        progress: one progress bar per phase, labelled and with the epoch cap as its
+            total ("NAME: valid phase", then "NAME: refit on train+valid").
+        overrides / train_overrides: changes to ``HMC_CONFIG["model"]`` / ``["train"]``
+            (the benchmark's ablations), applied under every search candidate.
+        samples: MC samples for the test predictions (0: mean synapses).
+        refit: after choosing the epoch count on valid, train a fresh model on train +
+            valid for that many epochs and score it (C-HMCNN's protocol); the reported
+            ``valid_auprc`` stays the one measured before refitting, ``history`` is the
+            refit's and ``valid_history`` the validation phase's.
+        search: :obj:`True` to try every candidate of :data:`HMC_SEARCH` on valid and
+            keep the best, or a sequence of candidates of that form; :obj:`False`
+            (default) trains the default configuration only.
+        device: where the models train (default: the CPU); they are built on the CPU,
+            under the seed, then moved.
+    """
+    base = {"model": merge_config(HMC_CONFIG["model"], overrides),
+            "train": merge_config(HMC_CONFIG["train"], train_overrides)}
+    if epochs is not None:
+        base["train"]["epochs"] = epochs
+    candidates = list(HMC_SEARCH if search is True else search or [{}])
+    tic = time.perf_counter()
+    trials: list[dict] = []
+    best: tuple[Any, ...] | None = None
+    for i, candidate in enumerate(candidates):
+        cfg = merge_config(base, candidate)
+        start = time.perf_counter()
+        desc = f"{data.name}: valid phase" + (f" {i + 1}/{len(candidates)}"
+                                              if len(candidates) > 1 else "")
+        with _progress(progress, desc, cfg["train"]["epochs"]) as bar:
+            model, history = _train(data, cfg, seed, data.train.X, data.train.Y,
+                                    epochs=cfg["train"]["epochs"], bar=bar, device=device,
+                                    valid=True)
+        epoch = history.best_epoch
+        score = history.records[epoch - 1]["val_auprc_bar"]
+        trials.append({"candidate": candidate, "valid_auprc": score, "epoch": epoch,
+                       "seconds": time.perf_counter() - start})
+        if best is None or score > best[2]:
+            best = (model, history, score, epoch, cfg)
+    model, valid_history, score, epoch, cfg = best
+    history = valid_history
+    if refit:  # C-HMCNN's protocol: retrain on train + valid for the epochs chosen on valid
+        X = np.concatenate([data.train.X, data.valid.X])
+        Y = np.concatenate([data.train.Y, data.valid.Y])
+        with _progress(progress, f"{data.name}: refit on train+valid", epoch) as bar:
+            model, history = _train(data, cfg, seed, X, Y, epochs=epoch, bar=bar,
+                                    device=device)
+        history.best_epoch = epoch  # the model is the last epoch's
+    torch.manual_seed(seed)  # the test draws (samples > 0) depend on the seed only
+    P = predict_matrix(model, data.test.X, samples=samples)
+    return HMCResult(model, history, score, auprc_bar(data.test.Y, P, exclude=_roots(data)),
+                     _violations(model, P), time.perf_counter() - tic, cfg, trials,
+                     valid_history=valid_history, epochs=epoch, refit=refit)
