@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -42,3 +43,17 @@ def test_quick_start_commands_match_ci() -> None:
     assert quick[1] in ci.splitlines(), "CI must run the README's test command"
     for part in quick[0].split(" && "):
         assert part.replace("python -m pip install", "").strip().split()[0] in ci
+
+
+def test_everyday_run_is_documented_and_every_slow_entry_names_a_test() -> None:
+    after = README.split("## Quick start", 1)[1]
+    assert 'python -m pytest -m "not slow"' in after.split("\n\n", 3)[2], \
+        "the sentence after the quick start names the everyday run"
+    spec = importlib.util.spec_from_file_location("taskgraph_root_conftest", ROOT / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)  # by path: tests/ has other conftest.py
+    spec.loader.exec_module(conftest)
+    for pattern in conftest.SLOW:
+        path, _, name = pattern.partition("::")
+        function = re.escape(name.split("[")[0]).replace(r"\*", r"\w*")
+        source = (ROOT / path).read_text(encoding="utf-8")
+        assert re.search(rf"^def {function}\(", source, re.M), f"conftest.SLOW: {pattern!r}"

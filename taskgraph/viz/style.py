@@ -156,20 +156,23 @@ def figure(width: float, height: float, **kwargs: Any) -> Iterator[Any]:
 
 
 def save(fig: Any, path: str | os.PathLike | Any, *, dpi: float = 150) -> Any:
-    """Write ``fig`` to ``path`` (.png, .svg or .pdf), or as PNG to a binary file object.
+    """Write ``fig`` to ``path`` (.png, .svg or .pdf), or as PNG to a binary file object,
+    under the house settings (so an SVG keeps its text as text).
 
     Returns:
         ``path`` (as a string when it is a path).
     """
-    if hasattr(path, "write"):
-        fig.savefig(path, format="png", dpi=dpi, facecolor="white")
-        return path
-    fmt = check_format(path, ("png", "svg", "pdf"))
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fig.savefig(path, format=fmt, dpi=dpi, facecolor="white",
-                metadata={"Software": "taskgraph"} if fmt == "png" else None)
+    matplotlib = require_matplotlib()
+    with matplotlib.rc_context(RC):
+        if hasattr(path, "write"):
+            fig.savefig(path, format="png", dpi=dpi, facecolor="white")
+            return path
+        fmt = check_format(path, ("png", "svg", "pdf"))
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        fig.savefig(path, format=fmt, dpi=dpi, facecolor="white",
+                    metadata={"Software": "taskgraph"} if fmt == "png" else None)
     return path
 
 

@@ -50,20 +50,53 @@ def test_stochastic_linear_train_samples_differ():
     assert not torch.equal(layer.eval()(x, sample=True), layer(x))
 
 
-def test_stochastic_linear_sample_moments_match_analytic():
+def test_stochastic_linear_samples_match_explicitly_sampled_weights():
+    # The oracle: draw whole weight matrices from the posterior N(mu, sigma^2) and apply
+    # each with a plain matmul. Local reparameterization must give outputs with the same
+    # per-entry distribution, so the two sets of samples must agree in mean and variance.
     torch.manual_seed(0)
-    layer = StochasticLinear(5, 3, init_std=0.4)
-    x = torch.randn(4, 5)
-    m = x @ layer.weight.detach().T + layer.bias.detach()
-    v = (x * x) @ (_sigma(layer.weight_rho) ** 2).T + _sigma(layer.bias_rho) ** 2
+    layer = StochasticLinear(5, 3).double()
+    g = torch.Generator().manual_seed(1)
+    w_sigma = 0.1 + 0.5 * torch.rand(3, 5, generator=g, dtype=torch.float64)
+    b_sigma = 0.1 + 0.5 * torch.rand(3, generator=g, dtype=torch.float64)
+    _set_posterior_std(layer.weight_rho, w_sigma)
+    _set_posterior_std(layer.bias_rho, b_sigma)
+    x = torch.randn(4, 5, generator=g, dtype=torch.float64)
     n = 40_000
+    w = layer.weight.detach() + w_sigma * torch.randn(n, 3, 5, generator=g, dtype=torch.float64)
+    b = layer.bias.detach() + b_sigma * torch.randn(n, 3, generator=g, dtype=torch.float64)
+    explicit = x @ w.transpose(1, 2) + b[:, None, :]  # (n, 4, 3): one matmul per draw
     with torch.no_grad():
-        y = layer(x.expand(n, 4, 5))  # (n, 4, 3)
-    torch.testing.assert_close(y.mean(0), m, atol=float(5 * (v.max() / n).sqrt()), rtol=0.0)
-    torch.testing.assert_close(y.var(0), v, rtol=0.05, atol=1e-4)
-    mean, var = layer.moments(x)
-    torch.testing.assert_close(mean.detach(), m)
-    torch.testing.assert_close(var.detach(), v)
+        local = layer(x.expand(n, 4, 5))  # (n, 4, 3): one draw per row
+        mean, var = layer.moments(x)  # (4, 3) each
+    _assert_same_moments(local, explicit, n)
+    _assert_moments_match_samples(mean, var, explicit, n)
+
+
+def _set_posterior_std(rho: torch.Tensor, sigma: torch.Tensor) -> None:
+    """Set ``rho`` so that softplus(rho) = sigma (the layer's parameterization)."""
+    with torch.no_grad():
+        rho.copy_(torch.log(torch.expm1(sigma)))
+
+
+def _assert_same_moments(a: torch.Tensor, b: torch.Tensor, n: int) -> None:
+    """Two sets of ``n`` samples (over dim 0) of the same gaussians agree in mean and variance.
+
+    With per-entry variance v, the difference of the two sample means has std
+    sqrt(2 v / n), and that of the two sample variances v * sqrt(4 / (n - 1)); each is
+    allowed 5 standard errors (a false alarm has p = 6e-7 per entry, a dozen entries a test).
+    """
+    v = b.var(0)
+    assert ((a.mean(0) - b.mean(0)).abs() <= 5 * (2 * v / n).sqrt()).all()
+    torch.testing.assert_close(a.var(0), v, atol=0.0, rtol=5 * (4 / (n - 1)) ** 0.5)
+
+
+def _assert_moments_match_samples(mean: torch.Tensor, var: torch.Tensor, samples: torch.Tensor,
+                                  n: int) -> None:
+    """``mean`` / ``var`` are within 5 standard errors of the sample mean / variance."""
+    assert ((mean.detach() - samples.mean(0)).abs() <= 5 * (var.detach() / n).sqrt()).all()
+    torch.testing.assert_close(var.detach(), samples.var(0), atol=0.0,
+                               rtol=5 * (2 / (n - 1)) ** 0.5)
 
 
 def test_stochastic_linear_kl_matches_torch_distributions():
@@ -206,26 +239,30 @@ def test_task_linear_stochastic_modes(shared_input):
 
 
 @pytest.mark.parametrize("shared_input", [True, False])
-def test_task_linear_sample_moments_match_analytic(shared_input):
+def test_task_linear_samples_match_explicitly_sampled_weights(shared_input):
+    # As for StochasticLinear: T weight matrices drawn from the posterior, applied per
+    # task with plain matmuls, against the layer's local-reparameterization samples.
     torch.manual_seed(0)
-    layer = TaskLinear(3, 4, 2, shared_input=shared_input, stochastic=True, init_std=0.4)
-    x = torch.randn(2, 4) if shared_input else torch.randn(2, 3, 4)
-    m = _reference(layer, x)
-    v = torch.stack(
-        [
-            (x if shared_input else x[:, t]).pow(2) @ _sigma(layer.weight_rho[t]).pow(2)
-            + _sigma(layer.bias_rho[t]).pow(2)
-            for t in range(3)
-        ],
-        dim=1,
-    )
+    T, i, o, B = 3, 4, 2, 2
+    layer = TaskLinear(T, i, o, shared_input=shared_input, stochastic=True).double()
+    g = torch.Generator().manual_seed(1)
+    w_sigma = 0.1 + 0.5 * torch.rand(T, i, o, generator=g, dtype=torch.float64)
+    b_sigma = 0.1 + 0.5 * torch.rand(T, o, generator=g, dtype=torch.float64)
+    _set_posterior_std(layer.weight_rho, w_sigma)
+    _set_posterior_std(layer.bias_rho, b_sigma)
+    shape = (B, i) if shared_input else (B, T, i)
+    x = torch.randn(shape, generator=g, dtype=torch.float64)
     n = 40_000
+    w = layer.weight.detach() + w_sigma * torch.randn(n, T, i, o, generator=g,
+                                                      dtype=torch.float64)
+    b = layer.bias.detach() + b_sigma * torch.randn(n, T, o, generator=g, dtype=torch.float64)
+    explicit = torch.stack(  # (n, B, T, o): task t's input times its own drawn matrix
+        [(x if shared_input else x[:, t]) @ w[:, t] + b[:, t, None] for t in range(T)], dim=2)
     with torch.no_grad():
-        y = layer(x.expand(n, *x.shape))  # (n, 2, 3, 2)
-    torch.testing.assert_close(y.mean(0), m, atol=float(5 * (v.max() / n).sqrt()), rtol=0.0)
-    torch.testing.assert_close(y.var(0), v, rtol=0.05, atol=1e-4)
-    mean, var = layer.moments(x)
-    torch.testing.assert_close(var.detach(), v)
+        local = layer(x.expand(n, *x.shape))  # (n, B, T, o)
+        mean, var = layer.moments(x)  # (B, T, o) each
+    _assert_same_moments(local, explicit, n)
+    _assert_moments_match_samples(mean, var, explicit, n)
 
 
 def test_task_linear_kl_and_gradients():

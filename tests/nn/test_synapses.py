@@ -147,17 +147,29 @@ def test_mixed_kl_is_sum_of_parts():
 
 
 def test_empirical_moments_match_mean_and_std():
+    # Analytic values from the constructor's arguments: gaussian N(mean, std^2);
+    # bernoulli mean * Bernoulli(p), so E = mean p and std = |mean| sqrt(p (1 - p));
+    # fixed: mean, no spread.
     torch.manual_seed(0)
-    syn = EdgeSynapses(
-        MIXED,
-        mean=[1.0, 2.0, -0.5, -0.3, 1.5],
-        std=[0.5, 0.1, 0.1, 0.2, 0.1],
-        p=[0.9, 0.3, 0.9, 0.9, 0.8],
-    )
+    mean = [1.0, 2.0, -0.5, -0.3, 1.5]
+    std = [0.5, 0.1, 0.1, 0.2, 0.1]
+    p = [0.9, 0.3, 0.9, 0.9, 0.8]
+    syn = EdgeSynapses(MIXED, mean=mean, std=std, p=p)
+    expected_mean = torch.tensor([1.0, 2.0 * 0.3, -0.5, -0.3, 1.5 * 0.8])
+    expected_std = torch.tensor([0.5, 2.0 * math.sqrt(0.3 * 0.7), 0.0, 0.2,
+                                 1.5 * math.sqrt(0.8 * 0.2)])
+    n = 40_000
     with torch.no_grad():
-        s = syn(batch_size=40_000)
-        torch.testing.assert_close(s.mean(0), syn.mean_weight(), atol=0.02, rtol=0.0)
-        torch.testing.assert_close(s.std(0), syn.std_weight(), atol=0.02, rtol=0.03)
+        s = syn(batch_size=n)
+        torch.testing.assert_close(syn.mean_weight(), expected_mean)
+        torch.testing.assert_close(syn.std_weight(), expected_std)
+    # 5 standard errors: sigma / sqrt(n) for the mean, about sigma / sqrt(2 n) for the std
+    # (a bernoulli's std has a larger error, sqrt((1 - 4 p (1 - p)) / (4 p (1 - p) n)) sigma,
+    # still below 1.2 sigma / sqrt(n) for these p)
+    se = expected_std / math.sqrt(n)
+    assert ((s.mean(0) - expected_mean).abs() <= 5 * se + 1e-6).all(), s.mean(0)
+    assert ((s.std(0) - expected_std).abs() <= 5 * 1.2 * se + 1e-6).all(), s.std(0)
+    assert (s[:, 2] == -0.5).all()  # the fixed edge never moves
 
 
 def test_bernoulli_release_frequency():

@@ -10,8 +10,8 @@ from PIL import Image
 
 from taskgraph.errors import DataError
 from taskgraph.train import History
-from taskgraph.viz import (DrawingError, plot_metrics, plot_reliability, plot_synapses,
-                           plot_training_curves, plot_weight_sharing)
+from taskgraph.viz import (DrawingError, model_plots, plot_metrics, plot_reliability,
+                           plot_synapses, plot_training_curves, plot_weight_sharing, plots)
 from taskgraph.viz.model_plots import dfs_order
 from taskgraph.viz.reliability import reliability_bins, reliability_data
 
@@ -21,6 +21,48 @@ def png_size(path) -> tuple[int, int]:
         im.verify()
     with Image.open(path) as im:
         return im.size
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """The figures the plot functions make, kept instead of saved."""
+    kept = []
+
+    def keep(fig, path, **kw):
+        kept.append(fig)
+        return path
+
+    monkeypatch.setattr(plots, "save", keep)
+    monkeypatch.setattr(model_plots, "save", keep)
+    return kept
+
+
+def test_training_curves_draw_the_history_values(run, figures):
+    plot_training_curves(run.history, "unused.png", tasks=["diet", "mammal"])
+    (fig,) = figures
+    loss_ax, task_ax = fig.axes[:2]
+    lines = {line.get_label(): line for line in loss_ax.lines}
+    epochs = [r["epoch"] for r in run.history.records]
+    for key, label in (("loss", "train loss"), ("kl", "KL divergence (sum)"),
+                       ("val_loss", "validation loss")):
+        assert list(lines[label].get_xdata()) == epochs
+        assert list(lines[label].get_ydata()) == pytest.approx(
+            [r[key] for r in run.history.records])
+    per_task = {line.get_label(): list(line.get_ydata()) for line in task_ax.lines}
+    assert per_task == pytest.approx({t: [r["per_task"][t] for r in run.history.records]
+                                      for t in ("diet", "mammal")})
+
+
+def test_metric_bars_are_the_report_scores(run, figures):
+    plot_metrics(run.report, "unused.png")
+    (fig,) = figures
+    ax = fig.axes[0]
+    bars = [p for c in ax.containers for p in c]
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    drawn = {names[::-1][round(b.get_y() + b.get_height() / 2)]: b.get_width() for b in bars}
+    scores = {t: m["score"] for t, m in run.report.tasks.items() if m.get("score") is not None}
+    assert drawn == pytest.approx(scores)
+    assert names == sorted(scores, key=lambda t: -scores[t])  # best on top
 
 
 def test_training_curves_from_history_object_and_json(run, tmp_path):
@@ -84,6 +126,45 @@ def test_weight_sharing_orders_subtrees_together(run, tmp_path):
     assert dfs_order(run.hierarchy) == ["mammal", "diet", "species", "weight_kg"]
     out = plot_weight_sharing(run.model, tmp_path / "ws.png")
     assert png_size(out)[0] > 300
+
+
+def test_weight_sharing_image_is_the_cosine_similarity(run, figures):
+    import torch
+
+    plot_weight_sharing(run.model, "unused.png")
+    (image,) = figures[0].axes[0].images
+    order = ["mammal", "diet", "species", "weight_kg"]  # depth-first, by hand
+    emb = run.model.task_embeddings()[[run.model.layout.names.index(t) for t in order]]
+    expected = torch.nn.functional.cosine_similarity(emb[:, None], emb[None], dim=-1)
+    drawn = image.get_array()
+    assert drawn.mask.tolist() == np.eye(4, dtype=bool).tolist()  # the diagonal is grey
+    off = ~np.eye(4, dtype=bool)
+    np.testing.assert_allclose(drawn.data[off], expected.numpy()[off], atol=1e-5)
+    assert [t.get_text() for t in figures[0].axes[0].get_xticklabels()] == order
+    low, high = image.get_clim()
+    assert low == -high and high >= np.abs(expected.numpy()[off]).max()
+
+
+def test_synapse_plots_show_every_synapse(run, figures):
+    rows = run.model.synapses()
+    plot_synapses(run.model, "unused.png", per="direction", samples=100)
+    for ax in figures[0].axes:
+        direction = ax.get_title(loc="left").split()[0]
+        mine = [r for r in rows if r["direction"] == direction]
+        assert ax.get_title(loc="left").endswith(f", {len(mine)} synapses")
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        kinds = {k: sum(r["kind"] == k for r in mine) for k in ("gaussian", "bernoulli",
+                                                                "fixed")}
+        assert [x for x in legend if not x.startswith("mean")] == [
+            f"{k} ({n})" for k, n in kinds.items() if n]
+    plot_synapses(run.model, "unused.png", per="edge", samples=100, max_edges=len(rows))
+    ax = figures[1].axes[0]
+    (means,) = [c for c in ax.collections if c.get_label() == "mean"]
+    assert sorted(means.get_offsets()[:, 0]) == pytest.approx(sorted(r["mean"] for r in rows))
+    labels = {t.get_text() for t in ax.get_yticklabels()}
+    arrow = {"down": "→", "up": "←"}
+    assert labels == {f"{r['parent']} {arrow[r['direction']]} {r['child']}  ({r['kind']})"
+                      for r in rows}
 
 
 def test_reliability_diagrams_and_their_numbers(run, tmp_path):
