@@ -51,6 +51,10 @@ class ModelConfig:
     encoder: EncoderSpec = field(default_factory=EncoderSpec)
     synapse: SynapseSpec = field(default_factory=SynapseSpec)
     stochastic: StochasticSpec = field(default_factory=StochasticSpec)
+    #: Where message passing normalizes: ``"source"`` (what is sent; a round without
+    #: messages is the identity) or ``"residual"`` (the round's output; models saved
+    #: before this field existed). Not a YAML key: it records how a model was built.
+    message_norm: str = "source"
 
     def rank(self, num_tasks: int, encoder_dim: int) -> int | None:
         """The resolved :attr:`projection_rank`: ``None`` for full projections, else r.
@@ -146,4 +150,5 @@ class ModelConfig:
                                       for k, v in kw[key].items()})
         if "directions" in kw:
             kw["directions"] = tuple(kw["directions"])
+        kw.setdefault("message_norm", "residual")  # saved before message_norm existed
         return cls(**kw)

@@ -1,5 +1,5 @@
 r"""Message passing between per-task embeddings along a task hierarchy."""
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -55,12 +55,19 @@ class HierarchyConv(MessagePassing):
     weight :math:`w_{st}` computed elsewhere:
 
     .. math::
-        \mathbf{h}_t' = \mathrm{LayerNorm}\Big(\mathbf{h}_t + \mathrm{GELU}
+        \mathbf{h}_t' = \mathbf{h}_t + \mathrm{GELU}
         \Big(\sum_{\mathrm{dir}} \sum_{s \in \mathcal{N}_{\mathrm{dir}}(t)}
-        c_{st} \, w_{st} \, \mathbf{M}_{\mathrm{dir}} \mathbf{h}_s \Big)\Big)
+        c_{st} \, w_{st} \, \mathbf{M}_{\mathrm{dir}} \,
+        \mathrm{LayerNorm}(\mathbf{m}_s) \Big)
 
     where :math:`\mathcal{N}_{\mathrm{down}}(t)` are the parents and
-    :math:`\mathcal{N}_{\mathrm{up}}(t)` the children of :math:`t`.
+    :math:`\mathcal{N}_{\mathrm{up}}(t)` the children of :math:`t`, and
+    :math:`\mathbf{m}_s` is what task :math:`s` sends: its embedding
+    :math:`\mathbf{h}_s`, or any other :math:`(B, T, F)` tensor passed as
+    :obj:`source` (a model sends what each task's head predicts). The
+    normalization acts on what is sent, never on the residual sum, so a round
+    whose messages are all zero (every :math:`w_{st} = 0`) is exactly the
+    identity: "no message passing" and "messages zeroed" are the same model.
     With :obj:`message="sum"`, :math:`c_{st} = 1 / |\mathcal{N}_{\mathrm{dir}}
     (t)|` (a mean per target and direction, so that a root with thousands of
     children is not swamped). With :obj:`message="attention"`,
@@ -96,8 +103,12 @@ class HierarchyConv(MessagePassing):
             message. (default: :obj:`0.0`)
         negative_slope (float, optional): LeakyReLU slope of the attention
             score. (default: :obj:`0.2`)
-        norm (bool, optional): If :obj:`False`, no LayerNorm is applied
-            after the residual sum. (default: :obj:`True`)
+        norm (bool or str, optional): Where the LayerNorm goes:
+            :obj:`"source"` (or :obj:`True`): on what is sent, as in the formula;
+            :obj:`"residual"`: on the residual sum,
+            :math:`\mathrm{LayerNorm}(\mathbf{h}_t + \mathrm{GELU}(\dots))`
+            (models saved before taskgraph 0.2; a round with no messages is then
+            not the identity); :obj:`False`: none. (default: :obj:`"source"`)
         bias (bool, optional): If :obj:`False`, the message transforms have
             no bias. (default: :obj:`True`)
 
@@ -131,10 +142,15 @@ class HierarchyConv(MessagePassing):
         message: str = "sum",
         dropout: float = 0.0,
         negative_slope: float = 0.2,
-        norm: bool = True,
+        norm: Union[bool, str] = "source",
         bias: bool = True,
     ) -> None:
         directions = _check_conv_args(channels, directions, message, dropout)
+        if norm is True:
+            norm = "source"
+        if norm not in (False, "source", "residual"):
+            raise ValueError(f"Expected 'norm' to be 'source', 'residual' or False "
+                             f"(got {norm!r})")
         # "sum" folds the mean over each (direction, target) group into the
         # edge weights; attention coefficients are already normalized.
         super().__init__(aggr="add", node_dim=-2)
@@ -143,7 +159,7 @@ class HierarchyConv(MessagePassing):
         self.message_type = message
         self.dropout = float(dropout)
         self.negative_slope = float(negative_slope)
-        self.use_norm = bool(norm)
+        self.norm_at = norm or None  # "source", "residual" or None
 
         self.lin = ModuleDict(
             {d: Linear(channels, channels, bias=bias)
@@ -203,14 +219,19 @@ class HierarchyConv(MessagePassing):
         edge_index: Union[Tensor, EdgePlan],
         edge_weight: Optional[Tensor] = None,
         *,
+        source: Optional[Tensor] = None,
         return_attention_weights: bool = False,
     ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         squeeze = x.dim() == 2
         if squeeze:
             x = x.unsqueeze(0)  # (1, T, F)
+            source = None if source is None else source.unsqueeze(0)
         if x.dim() != 3 or x.size(-1) != self.channels:
             raise ValueError(f"Expected 'x' of shape (B, T, {self.channels}) "
                              f"(got {tuple(x.shape)})")
+        if source is not None and source.shape != x.shape:
+            raise ValueError(f"Expected 'source' of the shape of 'x', {tuple(x.shape)} "
+                             f"(got {tuple(source.shape)})")
         B, T, C = x.shape
         D = len(self.directions)
         plan = edge_index if isinstance(edge_index, EdgePlan) else self.plan(edge_index, T)
@@ -225,7 +246,10 @@ class HierarchyConv(MessagePassing):
                              f"message={self.message_type!r})")
 
         # All directions in one product; row s * D + k is task s through M_k.
-        h = self._stacked(x, self.lin).view(B, T * D, C)  # (B, T * D, F)
+        sent = x if source is None else source  # (B, T, F)
+        if self.norm_at == "source":
+            sent = self.norm(sent)
+        h = self._stacked(sent, self.lin).view(B, T * D, C)  # (B, T * D, F)
         alpha: Optional[Tensor] = None
         if self.lin_att is not None:
             alpha = self._attention(x, h, plan)  # (B, D * E)
@@ -238,7 +262,9 @@ class HierarchyConv(MessagePassing):
             weight = F.dropout(weight.expand(B, -1), p=self.dropout)  # (B, D * E)
 
         out = self.propagate(plan.adjacency, x=h, weight=weight, plan=plan)  # (B, T, F)
-        out = self.norm(F.gelu(out).add_(x))  # (B, T, F); in place: gelu keeps its input
+        out = F.gelu(out).add_(x)  # (B, T, F); in place: gelu keeps its input
+        if self.norm_at == "residual":
+            out = self.norm(out)
         if squeeze:
             out = out.squeeze(0)
         if return_attention_weights:
@@ -369,7 +395,10 @@ class HierarchyGNN(torch.nn.Module):
             conv.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Union[Tensor, EdgePlan],
-                edge_weight: Optional[Tensor] = None) -> Tensor:
+                edge_weight: Optional[Tensor] = None, *,
+                source: Optional[Callable[[Tensor], Tensor]] = None) -> Tensor:
+        """``source``: a function of a round's input :math:`(B, T, F)` giving what each
+        task sends in that round, :math:`(B, T, F)` (default: the input itself)."""
         if not self.convs:
             return x
         # The edges are sorted once and shared by every round.
@@ -380,13 +409,23 @@ class HierarchyGNN(torch.nn.Module):
         recompute = (torch.is_grad_enabled() and x.requires_grad
                      and x.numel() >= _RECOMPUTE_ELEMENTS and not _is_compiling())
         for conv in self.convs:
-            if recompute:
-                x = checkpoint(conv, x, plan, edge_weight, use_reentrant=False)  # (B, T, F)
-            else:
-                x = conv(x, plan, edge_weight)  # (B, T, F)
+            step = _Round(conv, plan, edge_weight, source)
+            x = checkpoint(step, x, use_reentrant=False) if recompute else step(x)  # (B, T, F)
         return x
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.channels}, "
                 f"rounds={self.rounds}, directions={self.directions!r}, "
                 f"message={self.message_type!r})")
+
+
+class _Round:
+    """One round as a function of its input alone (what ``checkpoint`` recomputes)."""
+
+    def __init__(self, conv: HierarchyConv, plan: EdgePlan, weight: Optional[Tensor],
+                 source: Optional[Callable[[Tensor], Tensor]]) -> None:
+        self.conv, self.plan, self.weight, self.source = conv, plan, weight, source
+
+    def __call__(self, x: Tensor) -> Tensor:
+        sent = None if self.source is None else self.source(x)  # (B, T, F)
+        return self.conv(x, self.plan, self.weight, source=sent)  # (B, T, F)

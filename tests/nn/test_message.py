@@ -34,13 +34,14 @@ def test_shapes(message, directions):
 
 
 @pytest.mark.parametrize("message", ["sum", "attention"])
-def test_no_edges_returns_norm(message):
+def test_no_edges_is_the_identity(message):
+    """The normalization acts on what is sent, not on the residual sum: a round with
+    no messages returns its input unchanged."""
     conv = HierarchyConv(C, message=message)
     x = _x()
     empty = torch.empty(2, 0, dtype=torch.long)
-    out = conv(x, empty, torch.empty(3, 0))
-    torch.testing.assert_close(out, conv.norm(x))
-    torch.testing.assert_close(conv(x, empty), conv.norm(x))
+    torch.testing.assert_close(conv(x, empty, torch.empty(3, 0)), x)
+    torch.testing.assert_close(conv(x, empty), x)
     no_norm = HierarchyConv(C, message=message, norm=False)
     torch.testing.assert_close(no_norm(x, empty), x)
 
@@ -91,9 +92,9 @@ def test_zero_weights_mean_no_messages(message):
     w = _w(3, 2)
     w[1] = 0.0
     out = conv(x, EDGE_INDEX, w)
-    torch.testing.assert_close(out[1], conv.norm(x[1]))
-    assert not torch.allclose(out[0], conv.norm(x[0]))
-    assert not torch.allclose(out[2], conv.norm(x[2]))
+    torch.testing.assert_close(out[1], x[1])  # zeroed messages: exactly rounds=0
+    assert not torch.allclose(out[0], x[0])
+    assert not torch.allclose(out[2], x[2])
 
 
 @pytest.mark.parametrize("directions", DIRECTIONS)
@@ -114,10 +115,11 @@ def test_attention_sums_to_one_per_target_and_direction(directions):
         assert not torch.allclose(alpha[0, 2:4], alpha[1, 2:4])
 
 
-def _reference(conv, x, w):
+def _reference(conv, x, w, source=None):
     """Slow loop over examples, directions and edges."""
     B = x.size(0)
     msg = torch.zeros_like(x)
+    sent = conv.norm(x if source is None else source)
     for b in range(B):
         for k, direction in enumerate(conv.directions):
             pairs = [(int(p), int(c)) for p, c in EDGE_INDEX.t()]
@@ -128,7 +130,7 @@ def _reference(conv, x, w):
             if conv.message_type == "attention":
                 q = conv.lin_att[direction]
                 for e, (s, t) in enumerate(pairs):
-                    h = F.leaky_relu(lin(x[b, s]) + q(x[b, t]), 0.2)
+                    h = F.leaky_relu(lin(sent[b, s]) + q(x[b, t]), 0.2)
                     scores[e] = (conv.att[k] * h).sum()
             for e, (s, t) in enumerate(pairs):
                 incoming = [f for f, (_, u) in enumerate(pairs) if u == t]
@@ -137,8 +139,8 @@ def _reference(conv, x, w):
                 else:
                     z = torch.stack([scores[f] for f in incoming])
                     coef = torch.softmax(z, 0)[incoming.index(e)]
-                msg[b, t] = msg[b, t] + coef * w[b, k * E + e] * lin(x[b, s])
-    return conv.norm(x + F.gelu(msg))
+                msg[b, t] = msg[b, t] + coef * w[b, k * E + e] * lin(sent[b, s])
+    return x + F.gelu(msg)
 
 
 @pytest.mark.parametrize("message", ["sum", "attention"])
@@ -153,6 +155,25 @@ def test_matches_slow_reference(message, directions):
     w1 = w[:1].expand(3, -1)
     torch.testing.assert_close(conv(x, EDGE_INDEX, w[0]),
                                _reference(conv, x, w1))
+    source = torch.randn_like(x)  # messages from another tensor than the embeddings
+    torch.testing.assert_close(conv(x, EDGE_INDEX, w, source=source),
+                               _reference(conv, x, w, source))
+
+
+def test_gnn_sends_what_the_source_function_computes_each_round():
+    gnn = HierarchyGNN(C, 2)
+    x, w = _x(), _w(3, 2)
+    seen = []
+
+    def source(h):
+        seen.append(h.detach().clone())
+        return torch.tanh(h)
+
+    out = gnn(x, EDGE_INDEX, w, source=source)
+    assert len(seen) == 2 and torch.equal(seen[0], x)
+    first = gnn.convs[0](x, EDGE_INDEX, w, source=torch.tanh(x))
+    torch.testing.assert_close(seen[1], first)
+    torch.testing.assert_close(out, gnn.convs[1](first, EDGE_INDEX, w, source=torch.tanh(first)))
 
 
 def test_dropout_only_in_training():
@@ -259,3 +280,15 @@ def test_large_batches_recompute_rounds_with_the_same_gradients(monkeypatch):
     torch.testing.assert_close(gx1, gx2)
     torch.testing.assert_close(gw1, gw2)
     assert n2 < n1 / 2  # the recomputed rounds keep far fewer tensors for backward
+
+
+def test_residual_norm_keeps_the_old_round():
+    """norm='residual' is LayerNorm(x + GELU(messages)) of messages from x itself: the
+    round of models saved before the normalization moved to what is sent."""
+    conv = HierarchyConv(C, norm="residual")
+    plain = HierarchyConv(C, norm=False)
+    plain.load_state_dict({k: v for k, v in conv.state_dict().items() if "norm" not in k})
+    x, w = _x(), _w(3, 2)
+    torch.testing.assert_close(conv(x, EDGE_INDEX, w), conv.norm(plain(x, EDGE_INDEX, w)))
+    with pytest.raises(ValueError, match="'norm'"):
+        HierarchyConv(C, norm="after")
