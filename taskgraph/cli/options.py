@@ -36,7 +36,7 @@ __all__ = ["number", "integer", "add_runtime_options", "apply_runtime", "choose_
 
 # Elements of the (B, T, F) task-embedding tensor per step above which a second thread
 # pays for its synchronization (benchmarks/threads.py measures both sides of it).
-PARALLEL_WORK = 2 ** 24
+PARALLEL_WORK = 2 ** 20
 
 
 def number(*, low: float | None = None, high: float | None = None, low_open: bool = False,
@@ -140,7 +140,7 @@ def choose_threads(work: int, *, cores: int | None = None) -> int:
 
     >>> choose_threads(64 * 1000 * 16, cores=2)
     1
-    >>> choose_threads(32 * 100_000 * 16, cores=2)
+    >>> choose_threads(32 * 10_000 * 16, cores=2)
     2
     >>> choose_threads(32 * 100_000 * 16, cores=1)
     1
