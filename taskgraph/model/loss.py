@@ -1,27 +1,35 @@
-r"""The multi-task loss: masked per-task losses, task weights, and the ELBO's KL term.
+r"""The multi-task loss: the negative ELBO per example and per unit of task weight.
 
 .. math::
-    \mathcal{L} = \frac{\sum_t w_t \bar\ell_t}{\sum_{t:\,n_t > 0} w_t}
-                + \beta\,\frac{\mathrm{KL}(q \,\|\, p)}{N}
+    \mathcal{L} = \frac{1}{W}\Big[\frac{1}{B}\sum_{b=1}^{B} \sum_{t \in \mathcal{T}_b}
+                  w_t\, \ell_t(x_b, y_{bt}) \;+\; \beta\,\frac{\mathrm{KL}(q \,\|\, p)}{N}\Big],
+    \qquad W = \sum_t w_t
 
-:math:`\bar\ell_t` is task :math:`t`'s loss averaged over the :math:`n_t` examples of
-the batch that carry its label (binary and multilabel: BCE; multiclass: cross-entropy;
-regression: MSE in standardized units, below); :math:`N` is the data-set size. Missing
-labels: ``-1`` (or NaN) for class tasks, NaN for regression, or the task absent from the
-``targets`` mapping. With coherence, binary tasks train on C-HMCNN's MC loss.
+:math:`\mathcal{T}_b` are the tasks labelled in example :math:`b`, :math:`w_t` the task
+weights (YAML ``weight``), :math:`N` the data-set size, :math:`B` the batch size, and
+:math:`\ell_t = -\log p(y_{bt} \mid x_b, w)` the example's negative log-likelihood for
+task :math:`t`:
+
+- binary: binary cross-entropy (with coherence: C-HMCNN's MC loss);
+- multiclass: cross-entropy;
+- multilabel: the sum of the binary cross-entropies of its known labels;
+- regression: :math:`\tfrac12 \sum_i r_i^2` over its known outputs, with
+  :math:`r_i = (y_i - \mathrm{loc}_i)/\mathrm{scale}_i - f_i(x)` (a unit-variance
+  gaussian in standardized units, the constant :math:`\tfrac12 \log 2\pi` dropped).
+
+So ``total = (Σ_b Σ_t w_t ℓ_bt / B + β·KL/N) / W``: the standard ELBO (a sum over every
+label of the example, and the KL once per data set), divided by the constant
+:math:`N W`, which changes neither its optimum nor the balance of its two terms. With
+every label known and unit weights the data term is the mean loss over tasks. Missing
+labels (``-1`` or NaN for class tasks, NaN for regression, or the task absent from the
+``targets`` mapping) contribute nothing. ``per_task`` reports each task's mean
+:math:`\ell_t` over its labelled examples.
 
 Regression targets are standardized with the model's per-output statistics
 ``target_loc`` and ``target_scale`` (:meth:`TaskGraphModel.fit_target_scaling`; ``fit``
 sets them from the training data), so a target in kilograms weighs as much as one in
-[0, 1]. Per example, over the known outputs :math:`i` of task :math:`t`,
-
-.. math::
-    L_t = \operatorname{mean}_{i \text{ known}}
-          \Big(\frac{y_i - \mathrm{loc}_i}{\mathrm{scale}_i} - f_i(x)\Big)^2
-
-i.e. ``L_t = mean over known outputs of ((y - loc)/scale - f(x))²``, where ``f(x)`` is
-the head output; predictions are ``loc + scale·f(x)`` in the targets' units (0 and 1,
-the identity, until statistics are set).
+[0, 1]; predictions are ``loc + scale·f(x)`` in the targets' units (0 and 1, the
+identity, until statistics are set).
 
 Example:
     >>> import torch, taskgraph as tg
@@ -58,9 +66,11 @@ class LossResult:
     """What :meth:`TaskGraphModel.loss` returns.
 
     Attributes:
-        total: data term + scaled KL; call ``.backward()`` on it (or on this object).
-        data: the weighted data term.
-        kl: the raw summed KL (before scaling by ``kl_weight / dataset_size``).
+        total: ``data + kl_term``; call ``.backward()`` on it (or on this object).
+        data: the data term ``Σ_b Σ_t w_t ℓ_bt / (B W)``.
+        kl: the raw summed KL (before scaling).
+        kl_term: the KL as it enters ``total``: ``kl_weight · kl / (dataset_size · W)``
+            (0 without ``dataset_size``).
         per_task: ``(T,)`` mean loss of each task over its labelled examples (0 if none).
         labelled: ``(T,)`` number of labelled examples per task in the batch.
         names: task names, the order of ``per_task``.
@@ -69,6 +79,7 @@ class LossResult:
     total: Tensor
     data: Tensor
     kl: Tensor
+    kl_term: Tensor
     per_task: Tensor
     labelled: Tensor
     names: tuple[str, ...]
@@ -89,11 +100,8 @@ class LossResult:
 def task_loss(model: Any, outputs: TaskOutputs, targets: Any, *,
               dataset_size: int | None = None, kl_weight: float = 1.0,
               task_weights: Tensor | None = None) -> LossResult:
-    """The loss of ``outputs`` against ``targets`` (see the module docstring).
-
-    A regression task's term is ``L_t = mean over known outputs of
-    ((y - loc)/scale - f(x))²`` with the model's ``target_loc`` / ``target_scale``, so
-    it is the MSE in standardized units; predictions are ``loc + scale·f(x)``.
+    """The loss of ``outputs`` against ``targets``: ``(Σ_b Σ_t w_t ℓ_bt / B +
+    β·KL/N) / W`` (see the module docstring for ``ℓ`` per task type).
 
     Args:
         model: the :class:`TaskGraphModel` that produced ``outputs``.
@@ -124,12 +132,14 @@ def task_loss(model: Any, outputs: TaskOutputs, targets: Any, *,
         sums.append(per_example.sum(0).to(dtype))  # (T_g,)
         counts.append(labelled.sum(0))
     counts = model.ungroup(counts)  # (T,)
-    per_task = model.ungroup(sums) / counts.clamp(min=1)  # (T,)
+    sums = model.ungroup(sums)  # (T,) summed over the batch's labelled examples
+    per_task = sums / counts.clamp(min=1)  # (T,)
     weights = model.task_weights if task_weights is None else task_weights
-    present = (counts > 0).to(per_task.dtype)
-    data = (weights * per_task * present).sum() / (weights * present).sum().clamp(min=1e-12)
+    W = weights.sum().clamp(min=1e-12)
+    data = (weights * sums).sum() / (outputs.batch_size * W)
     kl = model.kl()
-    total = data
+    kl_term = data.new_zeros(())
     if dataset_size is not None:
-        total = data + kl_weight * kl.to(data.dtype) / dataset_size
-    return LossResult(total, data, kl, per_task, counts, layout.names)
+        kl_term = kl_weight * kl.to(data.dtype) / (dataset_size * W)
+    total = data + kl_term
+    return LossResult(total, data, kl, kl_term, per_task, counts, layout.names)

@@ -90,7 +90,7 @@ def run_epoch(setup: TrainingSetup, state: TrainingState, epoch: int,
     for x, targets in iter_batches(bar, device, who="fit"):
         out = setup.net(x)
         res = model.loss(out, targets, dataset_size=N, kl_weight=beta)
-        kl_term = beta * res.kl / N if N else res.kl * 0
+        kl_term = res.kl_term  # β·KL/(N·W), as in res.total
         optimizer.zero_grad(set_to_none=True)
         total = weighting.loss(res, kl_term)
         if not torch.isfinite(total):

@@ -34,13 +34,16 @@ def _missing(v: float) -> bool:
     return math.isnan(v) or v == -1
 
 
-def _reference(hierarchy, out, targets):
-    """Per-task mean losses over labelled examples, by explicit loops (None: no labels)."""
-    per_task = {}
+def _reference(hierarchy, out, targets, *, sums=False):
+    """Per-task mean negative log-likelihoods over labelled examples, by explicit loops
+    (None: no labels); with ``sums``, ``{task: (sum over examples, labelled count)}``.
+    Multilabel: the sum of its labels' BCEs; regression: half the summed squared error."""
+    per_task, totals = {}, {}
     for name in hierarchy.task_names:
         spec = hierarchy[name]
         if name not in targets:
             per_task[name] = None
+            totals[name] = (0.0, 0)
             continue
         logits = out[name].detach().double().tolist()
         t = torch.as_tensor(targets[name], dtype=torch.float64).tolist()
@@ -55,21 +58,24 @@ def _reference(hierarchy, out, targets):
             elif spec.type == "multilabel":
                 terms = [_bce(logits[b][k], yk) for k, yk in enumerate(y) if not _missing(yk)]
                 if terms:
-                    losses.append(sum(terms) / len(terms))
+                    losses.append(sum(terms))
             else:  # regression
                 ys = y if isinstance(y, list) else [y]
                 ps = logits[b] if isinstance(logits[b], list) else [logits[b]]
                 terms = [(p - v) ** 2 for p, v in zip(ps, ys) if not math.isnan(v)]
                 if terms:
-                    losses.append(sum(terms) / len(terms))
+                    losses.append(0.5 * sum(terms))
         per_task[name] = sum(losses) / len(losses) if losses else None
-    return per_task
+        totals[name] = (sum(losses), len(losses))
+    return totals if sums else per_task
 
 
-def _weighted(hierarchy, per_task):
-    num = sum(hierarchy[n].weight * v for n, v in per_task.items() if v is not None)
-    den = sum(hierarchy[n].weight for n, v in per_task.items() if v is not None)
-    return num / den
+def _elbo_data(hierarchy, out, targets, weights=None):
+    """The data term Σ_b Σ_t w_t ℓ_bt / (B · W), W the sum of all task weights."""
+    totals = _reference(hierarchy, out, targets, sums=True)
+    w = weights or {n: hierarchy[n].weight for n in hierarchy.task_names}
+    B = next(iter(out.values())).shape[0]
+    return sum(w[n] * totals[n][0] for n in hierarchy.task_names) / (B * sum(w.values()))
 
 
 ANIMAL_TARGETS = {
@@ -99,14 +105,18 @@ def test_per_task_losses_and_total_by_hand(animals):
     assert res.labelled.tolist() == [4, 4, 4, 3]
     # species has weight 2.0 in the YAML
     assert model.hierarchy["species"].weight == 2.0
-    expected = (ref["mammal"] + ref["diet"] + 2 * ref["species"] + ref["weight_kg"]) / 5
+    # Σ over labelled examples (n_t · mean), weighted, over B = 6 examples and W = 5
+    expected = (4 * ref["mammal"] + 4 * ref["diet"] + 2 * 4 * ref["species"]
+                + 3 * ref["weight_kg"]) / (6 * 5)
     assert res.data.item() == pytest.approx(expected, rel=1e-5)
     assert res.total.item() == pytest.approx(expected, rel=1e-5)  # no dataset_size: no KL
     assert res.item() == pytest.approx(expected, rel=1e-5)
     assert res.per_task_dict() == pytest.approx(ref, rel=1e-5)
 
 
-def test_unlabelled_and_absent_tasks_leave_the_denominator(animals):
+def test_unlabelled_and_absent_tasks_add_nothing(animals):
+    """The ELBO sums over the labels there are: a task without labels adds 0 to the data
+    term, and the normalization W (all task weights) stays what it is."""
     model, x = animals
     out = model(x)
     targets = {"diet": torch.tensor([0, 1, 2, -1, -1, 0]),
@@ -115,7 +125,8 @@ def test_unlabelled_and_absent_tasks_leave_the_denominator(animals):
     res = model.loss(out, targets)  # mammal absent
     ref = _reference(model.hierarchy, out, targets)
     assert ref["species"] is None and ref["mammal"] is None
-    assert res.data.item() == pytest.approx((ref["diet"] + ref["weight_kg"]) / 2, rel=1e-5)
+    assert res.data.item() == pytest.approx((4 * ref["diet"] + 2 * ref["weight_kg"]) / (6 * 5),
+                                            rel=1e-5)
     assert sorted(res.per_task_dict()) == ["diet", "weight_kg"]
     assert res.labelled.tolist() == [0, 4, 0, 2]
     assert res.per_task[0].item() == 0.0 and res.per_task[2].item() == 0.0
@@ -149,12 +160,12 @@ def test_mixed_task_types_by_hand(small_model):
         else:
             assert res.per_task[t].item() == pytest.approx(ref[name], rel=1e-5), name
     assert res.labelled.tolist() == [4, 3, 4, 2, 4, 0, 3]
-    assert res.data.item() == pytest.approx(_weighted(model.hierarchy, ref), rel=1e-5)
+    assert res.data.item() == pytest.approx(_elbo_data(model.hierarchy, out, targets), rel=1e-5)
 
 
-def test_multi_output_regression_is_a_mean_squared_error(small_model):
-    """A k-output regression task's loss is the mean over its labelled outputs (MSE), like
-    a multilabel task's mean over its labelled labels, averaged over labelled examples."""
+def test_multi_output_regression_is_half_the_summed_squared_error(small_model):
+    """A k-output regression task's loss is a unit-variance gaussian NLL: half the sum of
+    squared errors over its labelled outputs, averaged over labelled examples."""
     model = small_model({"taskgraph": 1, "tasks": {"r": {"type": "regression", "outputs": 3}}})
     model.eval()
     out = model(torch.randn(4, 5))
@@ -171,7 +182,8 @@ def test_task_weights_argument_replaces_yaml_weights(animals):
     ref = _reference(model.hierarchy, out, ANIMAL_TARGETS)
     w = torch.tensor([0.5, 1.0, 0.0, 3.0])
     res = model.loss(out, ANIMAL_TARGETS, task_weights=w)
-    expected = (0.5 * ref["mammal"] + ref["diet"] + 3.0 * ref["weight_kg"]) / 4.5
+    expected = (0.5 * 4 * ref["mammal"] + 4 * ref["diet"] + 3.0 * 3 * ref["weight_kg"]) \
+        / (6 * 4.5)
     assert res.data.item() == pytest.approx(expected, rel=1e-5)
 
 
@@ -295,7 +307,9 @@ def test_total_adds_the_scaled_kl(animals):
     kl = model.kl()
     assert kl.item() > 0
     torch.testing.assert_close(res.kl, kl)
-    assert res.total.item() == pytest.approx(res.data.item() + 0.3 * kl.item() / 250, rel=1e-6)
+    W = 5.0  # the animals' task weights: 1 + 1 + 2 + 1
+    assert res.total.item() == pytest.approx(res.data.item() + 0.3 * kl.item() / (250 * W),
+                                             rel=1e-6)
     torch.testing.assert_close(res.data, plain.data)
 
 

@@ -95,10 +95,11 @@ def test_loss_is_the_standardized_mse_by_hand(small_model):
     blocks[g_reg] = torch.tensor([0.5, -1.0, 2.0]).view(3, 1, 1)  # (B, T_g, k)
     out = TaskOutputs(model.layout.groups, blocks)
     result = model.loss(out, {"w": torch.tensor([2500.0, 1000.0, NAN])})
-    # standardized targets (2500 - 2000) / 500 = 1 and (1000 - 2000) / 500 = -2:
-    # ((1 - 0.5)² + (-2 + 1)²) / 2 = 0.625
-    assert result.per_task_dict() == {"w": pytest.approx(0.625)}
-    assert float(result.data) == pytest.approx(0.625)
+    # standardized targets (2500 - 2000) / 500 = 1 and (1000 - 2000) / 500 = -2: the
+    # gaussian NLLs ½(1 - 0.5)² = 0.125 and ½(-2 + 1)² = 0.5, mean 0.3125 per labelled
+    # example; the data term sums them over B = 3 examples and W = 2 task weights
+    assert result.per_task_dict() == {"w": pytest.approx(0.3125)}
+    assert float(result.data.detach()) == pytest.approx(0.625 / (3 * 2))
 
 
 def test_predict_returns_loc_plus_scale_times_the_head_output(small_model):

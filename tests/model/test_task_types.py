@@ -66,15 +66,16 @@ def test_losses_by_hand():
                                      torch.tensor([[[0.0]], [[NAN]]]))
     assert loss[:, 0].tolist() == pytest.approx([math.log(4), 0.0])
     assert labelled[:, 0].tolist() == [True, False]
-    # multilabel: the mean BCE over the labelled labels of an example
+    # multilabel: the sum of the BCEs of an example's labelled labels (independent labels)
     loss, labelled = MULTILABEL.loss(torch.zeros(2, 1, 3),
                                      torch.tensor([[[1.0, -1.0, 0.0]], [[-1.0, -1.0, NAN]]]))
-    assert loss[:, 0].tolist() == pytest.approx([math.log(2), 0.0])
+    assert loss[:, 0].tolist() == pytest.approx([2 * math.log(2), 0.0])
     assert labelled[:, 0].tolist() == [True, False]
-    # regression: the mean squared error over the known outputs; -1 is a value
+    # regression: half the squared error summed over the known outputs (a unit-variance
+    # gaussian NLL without its constant); -1 is a value
     loss, labelled = REGRESSION.loss(torch.tensor([[[1.0, 2.0]], [[0.0, 0.0]]]),
                                      torch.tensor([[[-1.0, NAN]], [[NAN, NAN]]]))
-    assert loss[:, 0].tolist() == pytest.approx([4.0, 0.0])
+    assert loss[:, 0].tolist() == pytest.approx([2.0, 0.0])
     assert labelled[:, 0].tolist() == [True, False]
 
 

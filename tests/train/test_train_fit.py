@@ -99,23 +99,29 @@ def test_epoch_numbers_match_an_independent_computation(tk, standardize):
         out = model(x)
 
         def per_task(lo, hi):
+            """{task: (summed NLL over the labelled examples, their count)}"""
             yy = y[lo:hi]
             m = out["mammal"][lo:hi]
             d, s, w = out["diet"][lo:hi], out["species"][lo:hi], out["weight_kg"][lo:hi]
             known_d, known_w = yy[:, 1] != -1, ~torch.isnan(yy[:, 3])
+            r = w[known_w] - (yy[known_w, 3] - loc) / scale
             return {
-                "mammal": F.binary_cross_entropy_with_logits(m, yy[:, 0]).item(),
-                "diet": F.cross_entropy(d[known_d], yy[known_d, 1].long()).item(),
-                "species": F.cross_entropy(s, yy[:, 2].long()).item(),
-                "weight_kg": F.mse_loss(w[known_w], (yy[known_w, 3] - loc) / scale).item(),
+                "mammal": (F.binary_cross_entropy_with_logits(m, yy[:, 0], reduction="sum")
+                           .item(), hi - lo),
+                "diet": (F.cross_entropy(d[known_d], yy[known_d, 1].long(), reduction="sum")
+                         .item(), int(known_d.sum())),
+                "species": (F.cross_entropy(s, yy[:, 2].long(), reduction="sum").item(),
+                            hi - lo),
+                "weight_kg": (0.5 * float((r ** 2).sum()), int(known_w.sum())),
             }
 
-        whole = per_task(0, 48)
+        whole = {k: total / n for k, (total, n) in per_task(0, 48).items()}
         weights = {"mammal": 1.0, "diet": 1.0, "species": 2.0, "weight_kg": 1.0}
-        batch_data = []
+        batch_data = []  # the ELBO's data term: Σ_t w_t Σ_b ℓ_bt / (B · W)
         for lo in range(0, 48, 16):
             part = per_task(lo, lo + 16)
-            batch_data.append(sum(weights[k] * v for k, v in part.items()) / sum(weights.values()))
+            batch_data.append(sum(weights[k] * total for k, (total, _) in part.items())
+                              / (16 * sum(weights.values())))
         expected_loss = sum(batch_data) / len(batch_data)
 
     for record in history.records:
