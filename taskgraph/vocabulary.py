@@ -15,8 +15,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-__all__ = ["TASK_TYPES", "SYNAPSE_KINDS", "DIRECTIONS", "MESSAGE_KINDS", "ACTIVATIONS",
-           "suggest"]
+__all__ = ["TASK_TYPES", "SYNAPSE_KINDS", "DIRECTIONS", "MESSAGE_KINDS", "SEND_KINDS",
+           "ACTIVATIONS", "suggest"]
 
 #: Task types, in the order head groups are laid out.
 TASK_TYPES: tuple[str, ...] = ("binary", "multiclass", "multilabel", "regression")
@@ -26,6 +26,8 @@ SYNAPSE_KINDS: tuple[str, ...] = ("gaussian", "bernoulli", "fixed")
 DIRECTIONS: tuple[str, ...] = ("down", "up")
 #: How a task combines its incoming messages.
 MESSAGE_KINDS: tuple[str, ...] = ("sum", "attention")
+#: What a task sends along its edges: its embedding, or what its head predicts.
+SEND_KINDS: tuple[str, ...] = ("embedding", "prediction")
 #: Activations of the YAML MLP encoder.
 ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "tanh", "silu")
 

@@ -20,6 +20,7 @@ from taskgraph.vocabulary import (
     ACTIVATIONS,
     DIRECTIONS,
     MESSAGE_KINDS,
+    SEND_KINDS,
     SYNAPSE_KINDS,
     TASK_TYPES,
     suggest,
@@ -160,6 +161,9 @@ MODEL = {
     "message": _pick(MESSAGE_KINDS, "sum",
                    "sum: synapse-weighted mean of neighbour messages; attention: also "
                    "weighted by per-example GATv2-style attention."),
+    "send": _pick(SEND_KINDS, "embedding",
+                  "embedding: a task sends its embedding; prediction: it sends what its "
+                  "own head predicts (probabilities, or values), embedded per class."),
     "dropout": Key("a number in [0, 1)", _fraction, 0.0, "Dropout on messages."),
     "coherent": Key("true or false", _is_bool, False,
                     "Binary label hierarchies: a parent's probability is never below a "

@@ -94,6 +94,7 @@ class ModelSpec(_Spec):
     rounds: int = 2
     directions: tuple[str, ...] = DIRECTIONS
     message: str = "sum"
+    send: str = "embedding"
     dropout: float = 0.0
     coherent: bool = False
     synapse: SynapseSpec = field(default_factory=SynapseSpec)

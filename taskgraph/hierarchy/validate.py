@@ -126,7 +126,8 @@ class _Validator:
     def model(self, data: Any, path: tuple) -> ModelSpec:
         good = self.section(data, path, schema.MODEL, "model")
         kw: dict[str, Any] = {}
-        for key in ("task_dim", "projection_rank", "rounds", "message", "dropout", "coherent"):
+        for key in ("task_dim", "projection_rank", "rounds", "message", "send", "dropout",
+                    "coherent"):
             if key in good:
                 kw[key] = float(good[key]) if key == "dropout" else good[key]
         if "directions" in good:

@@ -28,7 +28,8 @@ __all__ = ["ModelConfig"]
 
 _SECTIONS = {"encoder": (EncoderSpec, schema.ENCODER), "synapse": (SynapseSpec, schema.SYNAPSE),
              "stochastic": (StochasticSpec, schema.STOCHASTIC)}
-_PLAIN = ("task_dim", "projection_rank", "rounds", "directions", "message", "dropout", "coherent")
+_PLAIN = ("task_dim", "projection_rank", "rounds", "directions", "message", "send", "dropout",
+          "coherent")
 
 #: ``projection_rank: auto`` keeps full per-task projections up to this many weights.
 _AUTO_FULL_WEIGHTS = 1 << 24
@@ -46,6 +47,7 @@ class ModelConfig:
     rounds: int = 2
     directions: tuple[str, ...] = ("down", "up")
     message: str = "sum"
+    send: str = "embedding"
     dropout: float = 0.0
     coherent: bool = False
     encoder: EncoderSpec = field(default_factory=EncoderSpec)

@@ -35,6 +35,7 @@ from taskgraph.model.config import ModelConfig
 from taskgraph.model.encoder import MLPEncoder, UserEncoder
 from taskgraph.model.layout import TaskLayout, edge_synapses
 from taskgraph.model.outputs import Prefix, TaskOutputs
+from taskgraph.model.sources import PredictionSource
 from taskgraph.model.targets import (regression_layout, regression_targets, scaling_values,
                                      target_statistics)
 from taskgraph.nn.coherence import Coherence
@@ -141,6 +142,12 @@ class TaskGraphModel(nn.Module):
                 [s.kind for s in specs], mean=[s.mean for s in specs],
                 std=[s.std for s in specs], p=[s.p for s in specs],
                 prior_std=[s.prior_std for s in specs], prior_p=[s.prior_p for s in specs])
+        # send: prediction -- what a task's head predicts is what it sends
+        self.sources = (PredictionSource(layout, F)
+                        if self.gnn is not None and config.send == "prediction" else None)
+        #: The "messages zeroed" control of ablations: every synapse weight times 0,
+        #: everything else kept (not saved; a model is never trained this way by default).
+        self.zero_messages = False
         self.coherence: Coherence | None = None
         if config.coherent and layout.binary_group is not None:
             self.coherence = Coherence(layout.binary_edge_index,
@@ -154,7 +161,7 @@ class TaskGraphModel(nn.Module):
             self.reduce.reset_parameters()
         for head in self.heads:
             head.reset_parameters()
-        for module in (self.gnn, self.edge_synapses):
+        for module in (self.gnn, self.edge_synapses, self.sources):
             if module is not None:
                 module.reset_parameters()
 
@@ -182,7 +189,14 @@ class TaskGraphModel(nn.Module):
         sample = self.training if sample is None else sample
         weight = self.edge_synapses(h.shape[0], sample=sample) if sample \
             else self.edge_synapses(None, sample=False)  # (B, D*E) or (D*E,)
-        return self.gnn(h, self.edge_index, weight)  # (B, T, F)
+        if self.zero_messages:
+            weight = weight * 0.0
+        source = None
+        if self.sources is not None:
+            def source(x: Tensor) -> Tensor:  # (B, T, F) -> what each task sends
+                return self.sources(x, self.heads, sample=sample,
+                                    group_tasks=self.group_tasks, whole=self._whole)
+        return self.gnn(h, self.edge_index, weight, source=source)  # (B, T, F)
 
     def readout(self, h: Tensor, *, sample: bool | None = None) -> TaskOutputs:
         """Batched heads, one per group of equal shape; then coherence."""
