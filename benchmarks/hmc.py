@@ -31,6 +31,7 @@ import os
 import platform
 import sys
 import time
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -46,6 +47,7 @@ from published import PUBLISHED  # noqa: E402
 
 ABLATIONS = {
     "no message passing": {"rounds": 0},
+    "messages zeroed": {"zero_messages": True},
     "fixed synapses": {"synapse": {"kind": "fixed", "mean": 1.0}},
     "no coherence": {"coherent": False},
 }
@@ -72,13 +74,14 @@ def candidate_label(index: int) -> str:
     return f"#{index}"
 
 
-def run_dataset(name: str, root: str, seeds: int, *, ablations: bool, calibration: bool,
-                epochs: int | None, refit: bool, search: bool) -> dict:
+def run_dataset(name: str, root: str, seeds: Sequence[int], *, ablations: bool,
+                calibration: bool, epochs: int | None, refit: bool, search: bool,
+                on_seed: Callable[[dict], None] = lambda row: None) -> dict:
     data = load_hmc(name, root).preprocessed()
     row: dict = {"name": name, "labels": len(data.eval_columns), "scores": [], "violations": 0,
                  "seconds": [], "epochs": [], "ablations": {k: [] for k in ABLATIONS},
                  "ece_mc": [], "ece_det": [], "chosen": [], "trials": []}
-    for seed in range(seeds):
+    for seed in seeds:
         result = train_hmc(data, seed=seed, epochs=epochs, progress=False, refit=refit,
                            search=search)
         chosen = max(range(len(result.trials)), key=lambda i: result.trials[i]["valid_auprc"])
@@ -103,19 +106,21 @@ def run_dataset(name: str, root: str, seeds: int, *, ablations: bool, calibratio
                                overrides=override)
                 row["ablations"][label].append(ab.test_auprc)
                 print(f"    {label}: {ab.test_auprc:.4f}", flush=True)
+        on_seed(row)  # the table so far: a long run that is stopped keeps its seeds
     return row
 
 
 def markdown(rows: list[dict], args: argparse.Namespace) -> str:
     lines = [
         "# HMC benchmark", "",
-        f"`python benchmarks/hmc.py --datasets {args.datasets} --seeds {args.seeds}"
+        f"`python benchmarks/hmc.py --datasets {args.datasets} "
+        f"{'--seed-list ' + args.seed_list if args.seed_list else '--seeds ' + str(args.seeds)}"
         f"{' --ablations' if args.ablations else ''}{' --calibration' if args.calibration else ''}"
         f"{' --no-refit' if not args.refit else ''}{' --search' if args.search else ''}"
         f"{f' --epochs {args.epochs}' if args.epochs else ''}`", "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads). Seeds 0..{args.seeds - 1}. "
+        f"({torch.get_num_threads()} threads). Seeds {args.seed_list or f'0..{args.seeds - 1}'}. "
         f"Scores: test AU(PRC)-bar, mean ± std over seeds; published numbers from "
         f"benchmarks/published.py (DESIGN.md §5)."
         + (" Search candidates (`taskgraph.recipes.hmc.HMC_SEARCH`): " + "; ".join(
@@ -164,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=DEFAULT_ROOT, help="folder of NAME.*.arff.gz files")
     parser.add_argument("--datasets", default="cellcycle_FUN",
                         help="comma-separated names, e.g. cellcycle_FUN,derisi_GO")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
+    parser.add_argument("--seed-list", default=None,
+                        help="comma-separated seeds instead of --seeds (e.g. 3,4)")
     parser.add_argument("--epochs", type=int, default=None, help="cap on epochs")
     parser.add_argument("--no-refit", dest="refit", action="store_false",
                         help="score the train-only model instead of refitting on train+valid")
@@ -182,14 +189,23 @@ def main(argv: list[str] | None = None) -> int:
     tic = time.perf_counter()
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     rows: list[dict] = []
+    seeds = ([int(s) for s in args.seed_list.split(",")] if args.seed_list
+             else list(range(args.seeds)))
+
+    def write(partial: list[dict]) -> str:
+        text = markdown(partial, args)
+        with open(args.out, "w", encoding="utf-8") as fh:  # after every seed
+            fh.write(text)
+        return text
+
+    text = ""
     for name in (n.strip() for n in args.datasets.split(",")):
         if name:
-            rows.append(run_dataset(name, args.root, args.seeds, ablations=args.ablations,
+            rows.append(run_dataset(name, args.root, seeds, ablations=args.ablations,
                                     calibration=args.calibration, epochs=args.epochs,
-                                    refit=args.refit, search=args.search))
-            text = markdown(rows, args)
-            with open(args.out, "w", encoding="utf-8") as fh:  # after every data set
-                fh.write(text)
+                                    refit=args.refit, search=args.search,
+                                    on_seed=lambda row: write(rows + [row])))
+            text = write(rows)
     print(text)
     print(f"total {time.perf_counter() - tic:.0f} s; wrote {args.out}")
     return 0

@@ -202,6 +202,8 @@ STOCHASTIC = {
     "projections": Key("true or false", _is_bool, False, "Bayesian task projections."),
     "heads": Key("true or false", _is_bool, False, "Bayesian task heads."),
     "prior_std": Key("a positive number", _positive, 1.0, "Prior std N(0, prior_std^2)."),
+    "init_std": Key("a positive number", _positive, 1e-3,
+                    "Initial posterior std of every weight of the stochastic layers."),
 }
 
 TASK = {

@@ -82,6 +82,7 @@ class StochasticSpec(_Spec):
     projections: bool = False
     heads: bool = False
     prior_std: float = 1.0
+    init_std: float = 1e-3
 
 
 @dataclass(frozen=True)

@@ -142,8 +142,8 @@ class _Validator:
         if "stochastic" in good:
             sto = self.section(good["stochastic"], path + ("stochastic",), schema.STOCHASTIC,
                                "stochastic")
-            kw["stochastic"] = StochasticSpec(**{k: float(v) if k == "prior_std" else v
-                                                 for k, v in sto.items()})
+            kw["stochastic"] = StochasticSpec(**{k: float(v) if k in ("prior_std", "init_std")
+                                                 else v for k, v in sto.items()})
         if "synapse" in good:
             values = self.synapse(good["synapse"], path + ("synapse",), SynapseSpec())
             kw["synapse"] = SynapseSpec().replace(**values)

@@ -49,7 +49,7 @@ class MLPEncoder(nn.Module):
     """
 
     def __init__(self, in_features: int, spec: EncoderSpec, *, stochastic: bool = False,
-                 prior_std: float = 1.0) -> None:
+                 prior_std: float = 1.0, init_std: float = 1e-3) -> None:
         super().__init__()
         if not isinstance(in_features, int) or isinstance(in_features, bool) or in_features < 1:
             raise ArgumentError(f"MLPEncoder: in_features: expected a positive integer, got "
@@ -60,7 +60,8 @@ class MLPEncoder(nn.Module):
         layers: list[nn.Module] = []
         width = in_features
         for hidden in spec.hidden:
-            layers.append(StochasticLinear(width, hidden, prior_std=prior_std) if stochastic
+            layers.append(StochasticLinear(width, hidden, prior_std=prior_std,
+                                           init_std=init_std) if stochastic
                           else nn.Linear(width, hidden))
             layers.append(_ACTIVATIONS[spec.activation]())
             if spec.batch_norm:

@@ -95,7 +95,8 @@ class TaskGraphModel(nn.Module):
         sto = config.stochastic
         if encoder is None:
             encoder = MLPEncoder(config.in_features, config.encoder,
-                                 stochastic=sto.encoder, prior_std=sto.prior_std)
+                                 stochastic=sto.encoder, prior_std=sto.prior_std,
+                                 init_std=sto.init_std)
         else:
             encoder = UserEncoder(encoder, config.encoder_dim)
         self.encoder: MLPEncoder | UserEncoder = encoder
@@ -107,7 +108,8 @@ class TaskGraphModel(nn.Module):
             self.reduce = nn.Linear(encoder_dim, rank)
             encoder_dim = rank
         self.projections = TaskLinear(T, encoder_dim, F, shared_input=True,
-                                      stochastic=sto.projections, prior_std=sto.prior_std)
+                                      stochastic=sto.projections, prior_std=sto.prior_std,
+                                      init_std=sto.init_std)
         self.task_embedding = nn.Parameter(torch.empty(T, F))  # (T, F)
         self.register_buffer("edge_index", layout.edge_index, persistent=False)  # (2, E)
         self.register_buffer("task_weights", layout.weights, persistent=False)  # (T,)
@@ -129,7 +131,8 @@ class TaskGraphModel(nn.Module):
         self._whole = (len(layout.groups) == 1
                        and list(layout.groups[0].tasks) == list(range(T)))
         self.heads = nn.ModuleList(
-            TaskLinear(len(g.tasks), F, g.width, stochastic=sto.heads, prior_std=sto.prior_std)
+            TaskLinear(len(g.tasks), F, g.width, stochastic=sto.heads, prior_std=sto.prior_std,
+                       init_std=sto.init_std)
             for g in layout.groups)
         self.gnn: HierarchyGNN | None = None
         self.edge_synapses: EdgeSynapses | None = None

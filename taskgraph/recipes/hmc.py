@@ -181,9 +181,11 @@ def _train(data: Any, cfg: dict, seed: int, X: np.ndarray, Y: np.ndarray, *, epo
     """A fresh model trained with :func:`taskgraph.fit` on ``(X, Y)`` for up to
     ``epochs`` epochs (with ``valid``: early stopping on valid AU(PRC)-bar, the best
     epoch's weights); the model (eval mode) and its history."""
-    model_cfg, train_cfg = cfg["model"], cfg["train"]
+    model_cfg, train_cfg = dict(cfg["model"]), cfg["train"]
+    zero = bool(model_cfg.pop("zero_messages", False))  # the ablations' control
     seed_everything(seed)  # the initial weights depend on the seed only
     model = tg.compile(data.hierarchy, in_features=int(X.shape[1]), **model_cfg)
+    model.zero_messages = zero
     if device is not None:  # built on the CPU first: the same weights on every device
         model = model.to(device)
     loader = make_loader(TaskDataset(X, Y, data.hierarchy), batch_size=train_cfg["batch_size"],
@@ -228,7 +230,9 @@ def train_hmc(data: Any, *, seed: int = 0, epochs: int | None = None, progress: 
         progress: one progress bar per phase, labelled and with the epoch cap as its
             total ("NAME: valid phase", then "NAME: refit on train+valid").
         overrides / train_overrides: changes to ``HMC_CONFIG["model"]`` / ``["train"]``
-            (the benchmark's ablations), applied under every search candidate.
+            (the benchmark's ablations), applied under every search candidate;
+            ``{"zero_messages": True}`` trains and scores with every message times 0
+            (the "messages zeroed, everything else kept" control).
         samples: MC samples for the test predictions (0: mean synapses).
         refit: after choosing the epoch count on valid, train a fresh model on train +
             valid for that many epochs and score it (C-HMCNN's protocol); the reported

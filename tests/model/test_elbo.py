@@ -102,3 +102,21 @@ def test_prediction_messages_carry_the_parents_head_output():
     after = model(x, sample=False)
     assert not torch.allclose(before["c"], after["c"])   # a child of 'a'
     torch.testing.assert_close(before["r"], after["r"])  # 'r' hears only from 'c'
+
+
+def test_the_stochastic_layers_initial_std_is_a_yaml_key():
+    doc = {**DOC, "model": {"stochastic": {"encoder": True, "projections": True,
+                                           "heads": True, "init_std": 0.05}}}
+    model = tg.compile(doc, in_features=3, task_dim=4, encoder_spec={"hidden": [6]})
+    layer = model.encoder.layers[0]
+    stds = [F.softplus(layer.weight_rho), F.softplus(model.projections.weight_rho),
+            F.softplus(model.heads[0].weight_rho)]
+    for std in stds:
+        torch.testing.assert_close(std, torch.full_like(std, 0.05))
+    bad = {**DOC, "model": {"stochastic": {"init_std": -1}}}
+    try:
+        tg.load_hierarchy(bad)
+    except tg.SchemaError as err:
+        assert "model.stochastic.init_std" in str(err)
+    else:
+        raise AssertionError("a negative init_std was accepted")
