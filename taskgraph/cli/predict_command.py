@@ -107,6 +107,8 @@ def add_predict(sub: Any) -> argparse.ArgumentParser:
 
 def _output_path(out: str) -> str:
     """``out``, checked: a known extension, not a folder; its folder is created."""
+    from taskgraph.cli.options import output_file
+
     if os.path.isdir(out):
         raise DataError(f"-o {out}: is a folder; name the output file in it, e.g. "
                         f"{os.path.join(out, 'predictions.csv')}")
@@ -115,13 +117,7 @@ def _output_path(out: str) -> str:
         raise DataError(f"-o {out}: unknown output format "
                         f"{repr(ext) if ext else '(no extension)'}; expected a file name "
                         f"ending in {' or '.join(FORMATS)}")
-    folder = os.path.dirname(os.path.abspath(out))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as err:
-        raise DataError(f"-o {out}: cannot create the folder {folder} "
-                        f"({err.strerror})") from None
-    return out
+    return output_file(out, "-o")
 
 
 def _read_features(path: str, hierarchy: Any) -> Any:
