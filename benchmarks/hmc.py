@@ -55,9 +55,12 @@ DEFAULT_ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "da
 
 
 def mean_std(values: list[float]) -> str:
+    """``mean ± std`` (sample std, 4 decimals) over seeds; one seed is said as such."""
     if not values:
         return "—"
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+    if len(values) == 1:
+        return f"{values[0]:.4f} (1 seed)"
+    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
 
 
 def per_label_ece(model, data, samples: int) -> float:
