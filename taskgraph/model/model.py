@@ -39,7 +39,7 @@ from taskgraph.model.sources import PredictionSource
 from taskgraph.model.targets import (regression_layout, regression_targets, scaling_values,
                                      target_statistics)
 from taskgraph.nn.coherence import Coherence
-from taskgraph.nn.message import HierarchyGNN
+from taskgraph.nn.gnn import HierarchyGNN
 from taskgraph.nn.stochastic_linear import TaskLinear
 from taskgraph.nn.synapses import EdgeSynapses
 

@@ -10,7 +10,8 @@
 
 from taskgraph.nn.aggregate import EdgePlan, weighted_aggregate
 from taskgraph.nn.coherence import Coherence
-from taskgraph.nn.message import HierarchyConv, HierarchyGNN
+from taskgraph.nn.gnn import HierarchyGNN
+from taskgraph.nn.message import HierarchyConv
 from taskgraph.nn.stochastic_linear import StochasticLinear, TaskLinear
 from taskgraph.nn.synapses import EdgeSynapses
 

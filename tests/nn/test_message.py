@@ -2,7 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from taskgraph.nn.message import HierarchyConv, HierarchyGNN
+from taskgraph.nn.gnn import HierarchyGNN
+from taskgraph.nn.message import HierarchyConv
 
 # 0 -> 1, 0 -> 2, 1 -> 3, 2 -> 3 (3 has two parents), 3 -> 4, 5 isolated.
 EDGE_INDEX = torch.tensor([[0, 0, 1, 2, 3], [1, 2, 3, 3, 4]])
@@ -258,13 +259,13 @@ def test_cuda_matches_cpu(message):
 
 
 def test_large_batches_recompute_rounds_with_the_same_gradients(monkeypatch):
-    import taskgraph.nn.message as message
+    import taskgraph.nn.gnn as gnn_module
 
     gnn = HierarchyGNN(C, 2, dropout=0.3)
     x, w = _x().requires_grad_(), _w(3, 2).requires_grad_()
     grads = []
     for limit in (10**9, 1):  # kept activations, then recomputed ones
-        monkeypatch.setattr(message, "_RECOMPUTE_ELEMENTS", limit)
+        monkeypatch.setattr(gnn_module, "_RECOMPUTE_ELEMENTS", limit)
         torch.manual_seed(0)  # the same dropout masks
         kept = []
 
