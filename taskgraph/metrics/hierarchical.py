@@ -78,7 +78,7 @@ def _edges(edges: Any, T: int) -> np.ndarray:
 
 def _exclude_mask(exclude: Iterable[int] | None, T: int) -> np.ndarray:
     mask = np.zeros(T, dtype=bool)
-    idx = np.asarray(list(exclude or ()), dtype=np.int64)
+    idx = np.asarray(list(() if exclude is None else exclude), dtype=np.int64)
     if idx.size and (idx.min() < 0 or idx.max() >= T):
         raise DataError(f"exclude: column indices must be in 0..{T - 1}")
     mask[idx] = True

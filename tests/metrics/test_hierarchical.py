@@ -147,3 +147,11 @@ def test_long_chain():
     out = hierarchical_prf(y, p, chain, exclude=[0])
     assert coherence_violation_rate(p, chain) > 0
     assert 0 <= out["precision"] <= 1 and 0 <= out["recall"] <= 1
+
+
+def test_auprc_bar_takes_excluded_columns_as_an_array():
+    Y = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 0], [0, 0, 1]], dtype=float)
+    P = np.array([[0.9, 0.2, 0.7], [0.1, 0.8, 0.6], [0.7, 0.4, 0.3], [0.2, 0.1, 0.9]])
+    expected = average_precision_score(Y[:, 1:], P[:, 1:], average="micro")
+    assert auprc_bar(Y, P, exclude=np.array([0])) == pytest.approx(expected)
+    assert auprc_bar(Y, P, exclude=[0]) == pytest.approx(expected)
