@@ -24,11 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 
 from taskgraph.hierarchy import Hierarchy, SynapseSpec
 from taskgraph.model.task_types import TASK_TYPES, TaskType
 
-__all__ = ["TaskLayout", "HeadGroup", "edge_synapses"]
+__all__ = ["TaskLayout", "HeadGroup", "edge_synapses", "end_to_end"]
 
 
 @dataclass(frozen=True)
@@ -122,3 +123,23 @@ def edge_synapses(hierarchy: Hierarchy, edges: list[tuple[str, str]],
     overridden = {(e.parent, e.child) for e in hierarchy.edges}
     return [hierarchy.edge_synapse(p, c, d, default=default) if (p, c) in overridden
             else default for d in directions for p, c in edges]
+
+
+def end_to_end(parts: list[Tensor | None]) -> tuple[Tensor, list[tuple | None]]:
+    """Index tensors flattened and laid end to end, and where each sits:
+    ``(start, end, shape)``, ``None`` for a missing part (the model's group and target
+    index buffers).
+
+    >>> flat, where = end_to_end([torch.tensor([2, 0]), None, torch.tensor([[1], [3]])])
+    >>> flat.tolist(), where
+    ([2, 0, 1, 3], [(0, 2, (2,)), None, (2, 4, (2, 1))])
+    """
+    flat, where, start = [], [], 0
+    for part in parts:
+        if part is None:
+            where.append(None)
+            continue
+        flat.append(part.reshape(-1).long())
+        where.append((start, start + part.numel(), tuple(part.shape)))
+        start += part.numel()
+    return (torch.cat(flat) if flat else torch.zeros(0, dtype=torch.long)), where

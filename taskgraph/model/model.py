@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from taskgraph.hierarchy import Hierarchy
 from taskgraph.model.config import ModelConfig
 from taskgraph.model.encoder import MLPEncoder, UserEncoder
-from taskgraph.model.layout import TaskLayout, edge_synapses
+from taskgraph.model.layout import TaskLayout, edge_synapses, end_to_end
 from taskgraph.model.outputs import Prefix, TaskOutputs
 from taskgraph.model.sources import PredictionSource
 from taskgraph.model.targets import (regression_layout, regression_targets, scaling_values,
@@ -44,20 +44,6 @@ from taskgraph.nn.stochastic_linear import TaskLinear
 from taskgraph.nn.synapses import EdgeSynapses
 
 __all__ = ["TaskGraphModel"]
-
-
-def _end_to_end(parts: list[Tensor | None]) -> tuple[Tensor, list[tuple | None]]:
-    """Index tensors flattened and laid end to end, and where each sits:
-    ``(start, end, shape)``, ``None`` for a missing part."""
-    flat, where, start = [], [], 0
-    for part in parts:
-        if part is None:
-            where.append(None)
-            continue
-        flat.append(part.reshape(-1).long())
-        where.append((start, start + part.numel(), tuple(part.shape)))
-        start += part.numel()
-    return (torch.cat(flat) if flat else torch.zeros(0, dtype=torch.long)), where
 
 
 class TaskGraphModel(nn.Module):
@@ -115,7 +101,7 @@ class TaskGraphModel(nn.Module):
         self.register_buffer("task_weights", layout.weights, persistent=False)  # (T,)
         # The head groups' task positions, one after another (group_tasks(g) is a view);
         # not saved: the layout rebuilds it
-        flat, self._group_slices = _end_to_end([torch.tensor(g.tasks) for g in layout.groups])
+        flat, self._group_slices = end_to_end([torch.tensor(g.tasks) for g in layout.groups])
         self.register_buffer("group_index", flat, persistent=False)  # (T,)
         # Target scaling, one (loc, scale) per regression output: data statistics, not
         # parameters (reset_parameters leaves them alone). target_index holds each
@@ -125,7 +111,7 @@ class TaskGraphModel(nn.Module):
         R = len(self._regression_names)  # no regression task: None, not in the state dict
         self.register_buffer("target_loc", torch.zeros(R) if R else None)  # (R,)
         self.register_buffer("target_scale", torch.ones(R) if R else None)  # (R,)
-        flat, self._target_slices = _end_to_end(index)
+        flat, self._target_slices = end_to_end(index)
         self.register_buffer("target_index", flat, persistent=False)  # (R,)
         # One group holding every task in order (e.g. a label hierarchy): no gather.
         self._whole = (len(layout.groups) == 1
