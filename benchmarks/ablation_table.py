@@ -16,11 +16,14 @@ import sys
 from collections import defaultdict
 
 SEED = re.compile(r"^\s*(\S+) seed (\d+): test AU\(PRC\)-bar ([0-9.]+)")
+RARE = re.compile(r"^\s*(\S+) seed (\d+): rarest third ([0-9.]+)")
+RARE_SUFFIX = " rarest third"
 ABLATION = re.compile(r"^\s{4}([a-z ]+): ([0-9.]+)$")
 
 
 def parse(paths: list[str]) -> dict[str, dict[int, dict[str, float]]]:
-    """``{data set: {seed: {variant: test AU(PRC)-bar}}}`` (variant "full model" first)."""
+    """``{data set: {seed: {variant: test AU(PRC)-bar}}}`` (variant "full model" first;
+    ``"VARIANT rarest third"``: the score on the rarest third of labels, where logged)."""
     out: dict[str, dict[int, dict[str, float]]] = defaultdict(dict)
     for path in paths:
         name = seed = None
@@ -30,6 +33,10 @@ def parse(paths: list[str]) -> dict[str, dict[int, dict[str, float]]]:
                 if m:
                     name, seed = m.group(1), int(m.group(2))
                     out[name][seed] = {"full model": float(m.group(3))}
+                    continue
+                m = RARE.match(line)
+                if m and name is not None:
+                    out[name][seed]["full model" + RARE_SUFFIX] = float(m.group(3))
                     continue
                 m = ABLATION.match(line.rstrip("\n"))
                 if m and name is not None:
@@ -55,19 +62,26 @@ def table(results: dict[str, dict[int, dict[str, float]]], paths: list[str]) -> 
         complete = {s: r for s, r in seeds.items() if len(r) == most}  # every variant run
         variants = list(next(iter(complete.values())))
         order = sorted(complete)
-        lines += [f"## {name} (seeds {', '.join(map(str, order))})", "",
-                  "| variant | test AU(PRC)-bar | full − variant | paired t-test p |",
-                  "|---|---:|---:|---:|"]
-        full = [complete[s]["full model"] for s in order]
-        for v in variants:
-            vals = [complete[s][v] for s in order]
-            if v == "full model":
-                lines.append(f"| {v} | {fmt(vals)} | – | – |")
+        for suffix, what in (("", "all evaluated labels"),
+                             (RARE_SUFFIX, "the rarest third of labels (fewest training "
+                                           "positives)")):
+            names = [v for v in variants if v.endswith(RARE_SUFFIX) == bool(suffix)]
+            if not names:
                 continue
-            diff = [f - x for f, x in zip(full, vals)]
-            p = ttest_rel(full, vals).pvalue if len(vals) > 1 else float("nan")
-            lines.append(f"| {v} | {fmt(vals)} | {fmt(diff)} | {p:.3g} |")
-        lines.append("")
+            lines += [f"## {name}: {what} (seeds {', '.join(map(str, order))})", "",
+                      "| variant | test AU(PRC)-bar | full − variant | paired t-test p |",
+                      "|---|---:|---:|---:|"]
+            full = [complete[s]["full model" + suffix] for s in order]
+            for v in names:
+                vals = [complete[s][v] for s in order]
+                label = v[:len(v) - len(suffix)] if suffix else v
+                if label == "full model":
+                    lines.append(f"| {label} | {fmt(vals)} | – | – |")
+                    continue
+                diff = [f - x for f, x in zip(full, vals)]
+                p = ttest_rel(full, vals).pvalue if len(vals) > 1 else float("nan")
+                lines.append(f"| {label} | {fmt(vals)} | {fmt(diff)} | {p:.3g} |")
+            lines.append("")
     return lines
 
 

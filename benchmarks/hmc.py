@@ -39,6 +39,7 @@ import torch
 from taskgraph.datasets.hmc import load_hmc
 from taskgraph.memory import reuse_freed_memory
 from taskgraph.metrics.calibration import binary_calibration_columns
+from taskgraph.metrics.hierarchical import auprc_bar
 from taskgraph.recipes.hmc import HMC_SEARCH, predict_matrix, train_hmc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -72,6 +73,22 @@ def per_label_ece(model, data, samples: int) -> float:
     return float(np.nanmean(out["ece"]))
 
 
+def rare_columns(data, fraction: float = 1 / 3) -> np.ndarray:
+    """The evaluated labels with the fewest training positives: the rarest ``fraction``
+    of ``data.eval_columns`` (ties broken by column order), the label-scarce tasks."""
+    cols = np.asarray(data.eval_columns)
+    positives = (np.asarray(data.train.Y)[:, cols] == 1).sum(axis=0)
+    order = np.argsort(positives, kind="stable")
+    return np.sort(cols[order[:max(1, int(round(len(cols) * fraction)))]])
+
+
+def rare_auprc(model, data) -> float:
+    """Test AU(PRC)-bar (micro AP) over :func:`rare_columns` only."""
+    P = predict_matrix(model, data.test.X)
+    keep = set(rare_columns(data).tolist())
+    return auprc_bar(data.test.Y, P, exclude=[c for c in range(P.shape[1]) if c not in keep])
+
+
 def candidate_label(index: int) -> str:
     """``#i`` for the i-th candidate of HMC_SEARCH (``#0`` is the default)."""
     return f"#{index}"
@@ -83,6 +100,7 @@ def run_dataset(name: str, root: str, seeds: Sequence[int], *, ablations: bool,
     data = load_hmc(name, root).preprocessed()
     row: dict = {"name": name, "labels": len(data.eval_columns), "scores": [], "violations": 0,
                  "seconds": [], "epochs": [], "ablations": {k: [] for k in ABLATIONS},
+                 "rare": [], "rare_ablations": {k: [] for k in ABLATIONS},
                  "ece_mc": [], "ece_det": [], "chosen": [], "trials": []}
     for seed in seeds:
         result = train_hmc(data, seed=seed, epochs=epochs, progress=False, refit=refit,
@@ -100,6 +118,8 @@ def run_dataset(name: str, root: str, seeds: Sequence[int], *, ablations: bool,
         print(f"  {name} seed {seed}: test AU(PRC)-bar {result.test_auprc:.4f} "
               f"(valid {result.valid_auprc:.4f}, epoch {result.history.best_epoch}, "
               f"{result.seconds:.0f} s, violations {result.violations})", flush=True)
+        row["rare"].append(rare_auprc(result.model, data))
+        print(f"  {name} seed {seed}: rarest third {row['rare'][-1]:.4f}", flush=True)
         if calibration:
             row["ece_mc"].append(per_label_ece(result.model, data, 32))
             row["ece_det"].append(per_label_ece(result.model, data, 0))
@@ -108,7 +128,10 @@ def run_dataset(name: str, root: str, seeds: Sequence[int], *, ablations: bool,
                 ab = train_hmc(data, seed=seed, epochs=epochs, progress=False, refit=refit,
                                overrides=override)
                 row["ablations"][label].append(ab.test_auprc)
+                row["rare_ablations"][label].append(rare_auprc(ab.model, data))
                 print(f"    {label}: {ab.test_auprc:.4f}", flush=True)
+                print(f"    {label} rarest third: {row['rare_ablations'][label][-1]:.4f}",
+                      flush=True)
         on_seed(row)  # the table so far: a long run that is stopped keeps its seeds
     return row
 
@@ -158,6 +181,13 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
         for r in rows:
             lines.append(f"| {r['name']} | {mean_std(r['scores'])} | " + " | ".join(
                 mean_std(r["ablations"][k]) for k in ABLATIONS) + " |")
+        lines += ["", "## Ablations on the rarest third of labels (fewest training positives; "
+                  "test AU(PRC)-bar over those labels)", "",
+                  "| data set | full model | " + " | ".join(ABLATIONS) + " |",
+                  "|---|---:|" + "---:|" * len(ABLATIONS)]
+        for r in rows:
+            lines.append(f"| {r['name']} | {mean_std(r['rare'])} | " + " | ".join(
+                mean_std(r["rare_ablations"][k]) for k in ABLATIONS) + " |")
     if args.calibration:
         lines += ["", "## Calibration (mean per-label ECE on test, 15 bins; lower is better)", "",
                   "| data set | deterministic synapses (means) | MC, samples=32 |",
