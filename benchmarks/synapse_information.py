@@ -83,6 +83,29 @@ def edge_information(Y: np.ndarray, receiver: np.ndarray, sender: np.ndarray
     return {"H": h, "H_cond": h_cond, "U": u}
 
 
+def partial_spearman(a: np.ndarray, b: np.ndarray, z: np.ndarray) -> tuple[float, float]:
+    """Spearman correlation of ``a`` and ``b`` with ``z`` held fixed: the Pearson
+    correlation of the ranks' residuals after a least-squares fit on the ranks of ``z``;
+    p from the t distribution with n − 3 degrees of freedom.
+
+    Example:
+        >>> z = np.arange(20.0)
+        >>> a, b = z + np.sin(z), z + np.cos(3 * z)
+        >>> rho, p = partial_spearman(a, b, z)
+        >>> abs(rho) < 0.5
+        True
+    """
+    from scipy.stats import rankdata, t
+
+    ra, rb, rz = (rankdata(v) for v in (a, b, z))
+    Z = np.stack([np.ones_like(rz), rz], 1)
+    res = [v - Z @ np.linalg.lstsq(Z, v, rcond=None)[0] for v in (ra, rb)]
+    rho = float(np.corrcoef(*res)[0, 1])
+    n = len(a)
+    stat = rho * np.sqrt((n - 3) / max(1e-12, 1 - rho * rho))
+    return rho, float(2 * t.sf(abs(stat), n - 3))
+
+
 def seed_rows(data, seed: int) -> dict[str, dict[str, np.ndarray]]:
     """Train one model; per direction the synapse statistics and edge information."""
     result = train_hmc(data, seed=seed, progress=False)
@@ -120,8 +143,9 @@ def markdown(name: str, runs: list[dict], seeds: list[int], args) -> list[str]:
         lines += [f"### {direction} synapses ({E} edges; receiver = "
                   f"{'child' if direction == 'down' else 'parent'})", "",
                   "| statistic | 5 % | median | 95 % | CV across edges | Spearman vs U | "
-                  "vs H(R given S) | vs receiver positives |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "vs H(R given S) | vs receiver positives | vs U, receiver positives held "
+                  "fixed (partial) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for stat in STATS:
             q = [np.quantile(r[direction][stat], [0.05, 0.5, 0.95]) for r in runs]
             cv = [float(np.std(r[direction][stat]) / np.mean(r[direction][stat])) for r in runs]
@@ -132,6 +156,11 @@ def markdown(name: str, runs: list[dict], seeds: list[int], args) -> list[str]:
                 same_sign = all(np.sign(x) == np.sign(rho[0]) for x in rho)
                 mark = " (p < 0.01 on every seed)" if same_sign and max(p) < 0.01 else ""
                 cells.append(f"{fmt(list(rho))}{mark}")
+            rho, p = zip(*(partial_spearman(r[direction][stat], r[direction]["U"],
+                                            r[direction]["positives"]) for r in runs))
+            same_sign = all(np.sign(x) == np.sign(rho[0]) for x in rho)
+            mark = " (p < 0.01 on every seed)" if same_sign and max(p) < 0.01 else ""
+            cells.append(f"{fmt(list(rho))}{mark}")
             lines.append(f"| {stat} | {fmt([x[0] for x in q])} | {fmt([x[1] for x in q])} | "
                          f"{fmt([x[2] for x in q])} | {fmt(cv)} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -162,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for seed in seeds:
             runs.append(seed_rows(data, seed))
+            if args.out:  # every edge's numbers, for other analyses
+                np.savez_compressed(f"{os.path.splitext(args.out)[0]}_{name}_seed{seed}.npz",
+                                    **{f"{d}/{k}": v for d, cols in runs[-1].items()
+                                       for k, v in cols.items()})
             text = "\n".join(head + body + markdown(name, runs, seeds, args)) + "\n"
             print(f"{name} seed {seed} done", flush=True)
             if args.out:
