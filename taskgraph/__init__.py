@@ -53,6 +53,8 @@ _LAZY: dict[str, str] = {
     "save": "taskgraph.checkpoint",
     "load": "taskgraph.checkpoint",
     "reuse_freed_memory": "taskgraph.memory",
+    "calibrate": "taskgraph.model.temperature",
+    "Ensemble": "taskgraph.model.ensemble",
 }
 
 __all__ = [

@@ -162,13 +162,17 @@ class _Gather:
 
 @torch.no_grad()
 def predict_loader(model: Any, loader: Iterable[Any], *, samples: int = 0,
-                   targets: bool = True, who: str = "evaluate") -> list[GroupPredictions]:
+                   targets: bool = True, who: str = "evaluate",
+                   dropout: bool = False) -> list[GroupPredictions]:
     """Run ``model.predict`` over every batch of ``loader``; gather per head group.
 
     Args:
-        model: a :class:`~taskgraph.TaskGraphModel` (inputs go to its device).
+        model: a :class:`~taskgraph.TaskGraphModel` or an
+            :class:`~taskgraph.model.ensemble.Ensemble` (inputs go to its device).
         loader: batches (module docstring).
         samples: Monte-Carlo samples per example (0: expected synapse weights).
+        dropout: MC dropout: the samples keep dropout on, synapses at their expected
+            weights (:func:`~taskgraph.model.predict.predict`; needs ``samples >= 1``).
         targets: gather the batches' targets (and require them); their values are
             checked as scoring needs them: class labels 0 or 1, class indices in range.
         who: the caller, for messages.
@@ -179,12 +183,13 @@ def predict_loader(model: Any, loader: Iterable[Any], *, samples: int = 0,
     Raises:
         DataError: a batch without targets, a bad target, or an empty loader.
         TaskGraphError: the model's predictions are not finite (it has diverged).
+        ArgumentError: ``dropout=True`` with ``samples=0`` or a model without dropout.
     """
     device = next(model.parameters(), torch.empty(0)).device
     layout = model.layout
     gathers = [_Gather(group, samples > 0) for group in layout.groups]
     for x, y in iter_batches(loader, device, who=who, targets=targets, move_targets=False):
-        pred = model.predict(x, samples=samples)
+        pred = model.predict(x, samples=samples, dropout=dropout)
         B = pred.blocks[0]["mean"].shape[0]
         blocks = target_blocks(layout, y, B, _CPU) if targets else [None] * len(gathers)
         for gather, block, target in zip(gathers, pred.blocks, blocks):

@@ -113,6 +113,7 @@ class TaskGraphModel(nn.Module):
         self.register_buffer("target_scale", torch.ones(R) if R else None)  # (R,)
         flat, self._target_slices = end_to_end(index)
         self.register_buffer("target_index", flat, persistent=False)  # (R,)
+        self.register_buffer("temperature", torch.ones(T))  # (T,) see model/temperature.py
         # One group holding every task in order (e.g. a label hierarchy): no gather.
         self._whole = (len(layout.groups) == 1
                        and list(layout.groups[0].tasks) == list(range(T)))
@@ -283,14 +284,13 @@ class TaskGraphModel(nn.Module):
                          kl_weight=kl_weight, task_weights=task_weights)
 
     @torch.no_grad()
-    def predict(self, x: Any, *, samples: int = 0, chunk_size: int | None = None):
-        """Mean probabilities (or values) per task with their uncertainty.
-
-        See :func:`taskgraph.model.predict.predict`.
-        """
+    def predict(self, x: Any, *, samples: int = 0, chunk_size: int | None = None,
+                dropout: bool = False):
+        """Mean probabilities (or values) per task with their uncertainty; see
+        :func:`taskgraph.model.predict.predict`."""
         from taskgraph.model.predict import predict
 
-        return predict(self, x, samples=samples, chunk_size=chunk_size)
+        return predict(self, x, samples=samples, chunk_size=chunk_size, dropout=dropout)
 
     # -- regression target scaling ------------------------------------------------------
     @property
@@ -370,7 +370,8 @@ class TaskGraphModel(nn.Module):
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any,
                               **kwargs: Any) -> None:
         # weights saved before target scaling existed carry no statistics: no scaling
-        for name, fill in (("target_loc", torch.zeros_like), ("target_scale", torch.ones_like)):
+        for name, fill in (("target_loc", torch.zeros_like), ("target_scale", torch.ones_like),
+                           ("temperature", torch.ones_like)):  # nor temperatures: 1
             if getattr(self, name) is not None and prefix + name not in state_dict:
                 state_dict[prefix + name] = fill(getattr(self, name))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

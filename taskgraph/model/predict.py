@@ -18,6 +18,12 @@ the heads' standardized outputs :math:`f_k` become
 :math:`\mathrm{scale}^2 \operatorname{Var}_k f_k` (the model's ``target_loc`` /
 ``target_scale``).
 
+``dropout=True`` makes the K draws MC dropout instead (Gal & Ghahramani, 2016): the
+dropout modules on, the synapses and stochastic layers at their expected weights. The
+message dropout of :class:`~taskgraph.nn.gnn.HierarchyGNN` (the YAML's ``dropout``) is
+functional, not a module, and stays off. Where a task has a temperature
+(:mod:`taskgraph.model.temperature`), every draw's logits are divided by it first.
+
 Example:
     >>> import torch, taskgraph as tg
     >>> model = tg.compile("hierarchies/animals.yaml", in_features=6, task_dim=4)
@@ -33,11 +39,13 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from taskgraph.errors import ArgumentError
 from taskgraph.model.decode import decode_classes
+from taskgraph.model.outputs import Prefix
 from taskgraph.model.task_types import TaskType
+from taskgraph.model.temperature import scaled_logits
 
 __all__ = ["predict", "Prediction", "TaskPrediction"]
 
@@ -132,20 +140,38 @@ class _Accumulator:
                 "label": self.kind.decision(mean)}
 
 
-def predict(model: Any, x: Any, *, samples: int = 0, chunk_size: int | None = None) -> Prediction:
+def predict(model: Any, x: Any, *, samples: int = 0, chunk_size: int | None = None,
+            dropout: bool = False) -> Prediction:
     """Predict with ``samples`` Monte-Carlo draws of the stochastic parts (0: the means).
+
+    With ``dropout=True`` the K draws are MC dropout instead: every dropout module
+    (:class:`torch.nn.Dropout` and its relatives) stays in train mode, everything else
+    is in eval mode and the synapses keep their expected weights; the input is repeated
+    K times along the batch, so the encoder runs on ``K * B`` rows per chunk. The
+    temperatures of :func:`taskgraph.model.temperature.calibrate` (1 until fitted)
+    divide the logits before they become probabilities, for every draw.
 
     Args:
         model: a :class:`TaskGraphModel` (put in eval mode for the call).
         x: a batch of inputs for its encoder.
         samples: K; 0 uses the expected synapse weights (no uncertainty).
         chunk_size: samples folded into the batch at once (default: memory-bounded).
+        dropout: MC dropout: the K draws keep dropout on (needs ``samples >= 1``).
 
     Returns:
         A :class:`Prediction`: task name -> :class:`TaskPrediction`.
 
     Raises:
-        ArgumentError: ``samples`` is not an integer >= 0, or a bad ``chunk_size``.
+        ArgumentError: ``samples`` is not an integer >= 0, a bad ``chunk_size``, or
+            ``dropout=True`` with ``samples=0`` or with a model that has no dropout.
+
+    Example:
+        >>> import torch, taskgraph as tg
+        >>> model = tg.compile("hierarchies/animals.yaml", in_features=6, task_dim=4,
+        ...                    encoder_spec={"hidden": [8], "dropout": 0.5})
+        >>> pred = predict(model, torch.randn(3, 6), samples=16, dropout=True)
+        >>> bool((pred["diet"].std > 0).any()), pred["diet"].probs.shape
+        (True, torch.Size([3, 3]))
     """
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 0:
         raise ArgumentError(f"predict: samples: expected an integer >= 0, got {samples!r}")
@@ -153,22 +179,27 @@ def predict(model: Any, x: Any, *, samples: int = 0, chunk_size: int | None = No
                                    or isinstance(chunk_size, bool) or chunk_size < 1):
         raise ArgumentError(f"predict: chunk_size: expected a positive integer or None, got "
                             f"{chunk_size!r}")
+    drops = _dropout_modules(model, samples) if dropout else []
     flags = [(m, m.training) for m in model.modules()]  # restored one by one afterwards
     model.eval()
     try:
         accs = [_Accumulator(g.task_type) for g in model.layout.groups]
-        if samples > 0 and model.stochastic:
+        for module in drops:
+            module.train()  # MC dropout: only the dropout modules draw
+        if drops:
+            _dropout_draws(model, x, samples, chunk_size, accs)
+        elif samples > 0 and model.stochastic:
             prefix = model.deterministic_prefix(x)  # once, expected weights
             B = prefix.batch_size
             done, k_chunk = 0, chunk_size or _samples_per_chunk(model, B, samples)
             while done < samples:
                 k = min(k_chunk, samples - done)
                 out = model.sampled_suffix(prefix.repeat(k))  # (k*B, ...) blocks
-                for acc, block in zip(accs, out.blocks):
+                for acc, block in zip(accs, scaled_logits(model, out)):
                     acc.add(block.reshape(k, B, *block.shape[1:]))
                 done += k
         else:  # the expected weights, once (samples=0, or nothing to sample)
-            for acc, block in zip(accs, model(x, sample=False).blocks):
+            for acc, block in zip(accs, scaled_logits(model, model(x, sample=False))):
                 acc.add(block[None])
         blocks = [acc.result() for acc in accs]
         _unstandardize(model, blocks)
@@ -177,6 +208,42 @@ def predict(model: Any, x: Any, *, samples: int = 0, chunk_size: int | None = No
             module.training = flag
     _decode(model, blocks)
     return Prediction(model, blocks, samples)
+
+
+#: The dropout modules MC dropout keeps on (``nn.Dropout``, its 1d/2d/3d and alpha kin).
+_DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+            nn.FeatureAlphaDropout)
+
+
+def _dropout_modules(model: Any, samples: int) -> list[nn.Module]:
+    """The model's dropout modules; ArgumentError without samples or without dropout."""
+    if samples == 0:
+        raise ArgumentError("predict: dropout=True needs samples >= 1 (the number of "
+                            "forward passes with dropout on), got samples=0")
+    drops = [m for m in model.modules() if isinstance(m, _DROPOUT)]
+    if not drops:
+        raise ArgumentError("predict: dropout=True, but the model has no dropout module "
+                            "(nn.Dropout); compile it with e.g. encoder dropout > 0")
+    return drops
+
+
+def _dropout_draws(model: Any, x: Any, samples: int, chunk_size: int | None,
+                   accs: list[_Accumulator]) -> None:
+    """K forward passes with dropout on and expected synapse weights, folded into the
+    batch when ``x`` is a tensor (one pass per draw otherwise)."""
+    if not isinstance(x, Tensor):
+        for _ in range(samples):
+            for acc, block in zip(accs, scaled_logits(model, model(x, sample=False))):
+                acc.add(block[None])
+        return
+    B = x.shape[0]
+    done, k_chunk = 0, chunk_size or _samples_per_chunk(model, B, samples)
+    while done < samples:
+        k = min(k_chunk, samples - done)
+        out = model.sampled_suffix(Prefix(x, 0).repeat(k), sample=False)  # (k*B, ...)
+        for acc, block in zip(accs, scaled_logits(model, out)):
+            acc.add(block.reshape(k, B, *block.shape[1:]))
+        done += k
 
 
 def _samples_per_chunk(model: Any, B: int, samples: int) -> int:
