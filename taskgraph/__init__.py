@@ -55,6 +55,9 @@ _LAZY: dict[str, str] = {
     "reuse_freed_memory": "taskgraph.memory",
     "calibrate": "taskgraph.model.temperature",
     "Ensemble": "taskgraph.model.ensemble",
+    "risk_coverage": "taskgraph.metrics",
+    "aurc": "taskgraph.metrics",
+    "error_detection_auroc": "taskgraph.metrics",
 }
 
 __all__ = [

@@ -7,6 +7,9 @@ Example:
     0.15
     >>> hierarchical_prf(np.array([[1, 1]]), np.array([[0.9, 0.1]]), [(0, 1)])["recall"]
     0.5
+    >>> from taskgraph.metrics import aurc, error_detection_auroc
+    >>> aurc([0, 1], [0.1, 0.9]), error_detection_auroc([0, 1], [0.1, 0.9])
+    (0.25, 1.0)
 """
 
 from taskgraph.metrics.calibration import (calibration_bins, expected_calibration_error,
@@ -14,7 +17,8 @@ from taskgraph.metrics.calibration import (calibration_bins, expected_calibratio
 from taskgraph.metrics.evaluate import evaluate
 from taskgraph.metrics.hierarchical import (ancestor_closure, auprc_bar, coherence_violation_rate,
                                             coherence_violations, hierarchical_prf)
-from taskgraph.metrics.report import PRIMARY, Report
+from taskgraph.metrics.report import PRIMARY, Report, level_rows
+from taskgraph.metrics.selective import aurc, error_detection_auroc, risk_coverage
 
 __all__ = [
     "evaluate",
@@ -23,6 +27,10 @@ __all__ = [
     "expected_calibration_error",
     "calibration_bins",
     "multiclass_brier_score",
+    "risk_coverage",
+    "aurc",
+    "error_detection_auroc",
+    "level_rows",
     "hierarchical_prf",
     "auprc_bar",
     "coherence_violations",

@@ -15,6 +15,18 @@ class and :math:`o_i \in \{0, 1\}` the outcome (Naeini et al., 2015); for a
 Empty bins contribute nothing. scikit-learn has no ECE; log loss and the binary Brier
 score are :func:`sklearn.metrics.log_loss` and :func:`sklearn.metrics.brier_score_loss`.
 
+**Equal-mass (adaptive) bins** (``binning="equal_mass"``, Nixon et al., 2019): the
+examples sorted by confidence :math:`c_i` are split into :math:`M` bins of as near equal
+counts as possible, as ``np.array_split`` splits them (the first :math:`N \bmod M` bins
+hold :math:`\lfloor N/M \rfloor + 1` examples, the others :math:`\lfloor N/M \rfloor`),
+and the same sum runs over these bins. Tied confidences have no order: a bin that takes
+:math:`m` of a run of :math:`r` tied examples takes :math:`m/r` of the run's total
+:math:`\sum (o_i - c_i)` (each bin's sum is its expectation over the orders of the
+ties), so the result does not depend on the order of the input. With fewer examples
+than bins, the extra bins are empty. Equal-width bins leave most bins empty when
+confidences crowd near 0 or 1 (rare labels); equal-mass bins always compare groups of
+:math:`\approx N/M` examples.
+
 Example:
     >>> import numpy as np
     >>> y = np.array([0, 0, 0, 1, 1, 1, 1, 0])
@@ -23,6 +35,11 @@ Example:
     0.0
     >>> round(expected_calibration_error(y, np.full(8, 0.9)), 6)  # 4/8 positives at 0.9
     0.4
+    >>> p = np.array([.1, .2, .3, .4, .6, .7, .8, .9])
+    >>> # 2 bins of 4: |0 - .25| and |1 - .75|, each weighed 4/8
+    >>> round(expected_calibration_error(np.array([0, 0, 0, 0, 1, 1, 1, 1]), p, n_bins=2,
+    ...                                  binning="equal_mass"), 6)
+    0.25
 """
 
 from __future__ import annotations
@@ -32,17 +49,81 @@ from typing import Any
 import numpy as np
 
 from taskgraph.errors import ArgumentError, DataError
+from taskgraph.metrics.selective import TiedRuns, column_blocks
 
 __all__ = ["expected_calibration_error", "multiclass_brier_score", "binary_calibration_columns",
-           "calibration_bins", "DEFAULT_BINS"]
+           "equal_mass_ece_columns", "calibration_bins", "DEFAULT_BINS", "BINNINGS"]
 
 DEFAULT_BINS = 15
+
+#: The bin layouts of :func:`expected_calibration_error`.
+BINNINGS = ("equal_width", "equal_mass")
 
 
 def _check_bins(n_bins: Any) -> int:
     if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins < 1:
         raise ArgumentError(f"n_bins: expected a positive integer, got {n_bins!r}")
     return int(n_bins)
+
+
+def _check_binning(binning: Any) -> str:
+    if binning not in BINNINGS:
+        raise ArgumentError(f"binning: expected one of {', '.join(map(repr, BINNINGS))}, got "
+                            f"{binning!r}")
+    return binning
+
+
+def _equal_mass_bounds(n: np.ndarray, n_bins: int) -> np.ndarray:
+    """``(c, n_bins + 1)`` bin boundaries (ranks) of ``(c,)`` counts ``n`` split as
+    ``np.array_split`` splits them: the first ``n % n_bins`` bins hold ``n // n_bins + 1``
+    items, the others ``n // n_bins``.
+
+    >>> _equal_mass_bounds(np.array([7, 2]), 3).tolist()   # sizes 3, 2, 2 and 1, 1, 0
+    [[0, 3, 5, 7], [0, 1, 2, 2]]
+    """
+    q, rem = np.divmod(n[:, None], n_bins)
+    b = np.arange(n_bins + 1)
+    return b * q + np.minimum(b, rem)
+
+
+def equal_mass_ece_columns(outcome: np.ndarray, conf: np.ndarray, known: np.ndarray, *,
+                           n_bins: int = DEFAULT_BINS) -> np.ndarray:
+    """ECE with equal-mass bins of every column of ``(N, C)`` outcomes / confidences over
+    its ``known`` rows (the module docstring): per column equal to
+    ``expected_calibration_error(..., binning="equal_mass")``, all columns sorted together.
+
+    Args:
+        outcome: ``(N, C)`` 0/1 outcomes (any value where not ``known``).
+        conf: ``(N, C)`` confidences in ``[0, 1]``.
+        known: ``(N, C)`` boolean mask of the entries that count.
+        n_bins: bins per column.
+
+    Returns:
+        ``(C,)`` float array, NaN for a column without known rows.
+
+    Example:
+        >>> o = np.array([[0., 1.], [1., 1.], [1., 0.]])
+        >>> c = np.array([[.2, .9], [.6, .9], [.8, .5]])
+        >>> # bins of 2 and 1 by confidence: (|-.2 + .4| + .2) / 3 and (|-.5 + .1| + .1) / 3
+        >>> ece = equal_mass_ece_columns(o, c, np.ones((3, 2), dtype=bool), n_bins=2)
+        >>> np.round(ece, 4).tolist()
+        [0.1333, 0.1667]
+    """
+    n_bins = _check_bins(n_bins)
+    known = np.asarray(known, dtype=bool)
+    conf = np.asarray(conf, dtype=np.float64)
+    N, C = known.shape
+    out = np.full(C, np.nan)
+    for cols in column_blocks(C, N) if N else []:
+        gap = np.asarray(outcome[:, cols], dtype=np.float64) - conf[:, cols]  # o - c
+        runs = TiedRuns(conf[:, cols], known[:, cols], gap)
+        total = np.zeros((len(cols), N + 1))
+        np.cumsum(runs.averaged(), 1, out=total[:, 1:])  # (c, N + 1), ties averaged
+        bounds = _equal_mass_bounds(runs.n, n_bins)  # (c, n_bins + 1)
+        per_bin = np.diff(np.take_along_axis(total, bounds, 1), axis=1)  # (c, n_bins)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[cols] = np.where(runs.n > 0, np.abs(per_bin).sum(1) / runs.n, np.nan)
+    return out
 
 
 def _bin_sums(outcome: np.ndarray, conf: np.ndarray, known: np.ndarray,
@@ -104,21 +185,25 @@ def calibration_bins(outcome: Any, confidence: Any, n_bins: int = DEFAULT_BINS
             "edges": np.linspace(0.0, 1.0, n_bins + 1)}
 
 
-def expected_calibration_error(y_true: Any, y_prob: Any, *, n_bins: int = DEFAULT_BINS) -> float:
-    """Expected calibration error with ``n_bins`` equal-width bins (see the module docstring).
+def expected_calibration_error(y_true: Any, y_prob: Any, *, n_bins: int = DEFAULT_BINS,
+                               binning: str = "equal_width") -> float:
+    """Expected calibration error with ``n_bins`` equal-width or equal-mass bins (see the
+    module docstring).
 
     Args:
         y_true: ``(N,)`` outcomes: 0/1 for a binary event, class indices for multiclass.
         y_prob: ``(N,)`` probabilities of the positive class (binary), or ``(N, K)`` class
             probabilities (multiclass: top-label confidence against top-label accuracy).
-        n_bins: number of equal-width bins on ``[0, 1]`` (default 15).
+        n_bins: number of bins (default 15).
+        binning: ``"equal_width"``: bins of width ``1 / n_bins`` on ``[0, 1]``;
+            ``"equal_mass"``: bins of equal counts of the examples sorted by confidence.
 
     Returns:
         The ECE, in ``[0, 1]``.
 
     Raises:
-        DataError: no examples, mismatched lengths, a 0/1 outcome outside ``{0, 1}``, or
-            a bad ``n_bins``.
+        DataError: no examples, mismatched lengths, or a 0/1 outcome outside ``{0, 1}``.
+        ArgumentError: a bad ``n_bins`` or ``binning``.
 
     Example:
         >>> import numpy as np
@@ -126,8 +211,13 @@ def expected_calibration_error(y_true: Any, y_prob: Any, *, n_bins: int = DEFAUL
         >>> # top labels 0, 0, 1 (right, wrong, right); confidences .8 | .6, .7
         >>> round(expected_calibration_error([0, 1, 1], probs, n_bins=5), 4)
         0.1667
+        >>> # equal mass, 2 bins: {.6 wrong, .7 right} | {.8 right}: (|-.6 + .3| + .2) / 3
+        >>> round(expected_calibration_error([0, 1, 1], probs, n_bins=2,
+        ...                                  binning="equal_mass"), 4)
+        0.1667
     """
     n_bins = _check_bins(n_bins)
+    binning = _check_binning(binning)
     y = np.asarray(y_true, dtype=np.float64).reshape(-1)
     p = np.asarray(y_prob, dtype=np.float64)
     if p.ndim not in (1, 2) or p.shape[0] != y.shape[0]:
@@ -144,6 +234,9 @@ def expected_calibration_error(y_true: Any, y_prob: Any, *, n_bins: int = DEFAUL
                             f"{y[~np.isin(y, (0.0, 1.0))][0]:g}")
         outcome, conf = y, p.reshape(-1)
     known = np.ones((y.shape[0], 1), dtype=bool)
+    if binning == "equal_mass":
+        return float(equal_mass_ece_columns(outcome[:, None], conf[:, None], known,
+                                            n_bins=n_bins)[0])
     return float(_ece_columns(outcome[:, None], conf[:, None], known, n_bins)[0])
 
 

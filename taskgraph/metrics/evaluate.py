@@ -2,10 +2,16 @@
 label hierarchy.
 
 Each task is scored by its type's scorer (:mod:`taskgraph.metrics.task_scores`, which
-lists the metrics) over the examples that carry its label (missing: NaN, or ``-1`` for
-class tasks). With ``samples > 0`` probabilities are the Monte-Carlo means and
-classification tasks also get ``entropy`` and ``mutual_info``: the mean predictive
-entropy and mutual information (nats) over all examples, labelled or not. Each task's
+lists the metrics and defines errors and uncertainty scores) over the examples that
+carry its label (missing: NaN, or ``-1`` for class tasks). Classification tasks also get
+the calibration and selective-prediction measures (``nll``, ``brier``, ``ece``,
+``ece_adaptive``, ``aurc``, ``error_auroc_entropy``) and ``entropy``, the mean
+predictive entropy (nats) over all examples, labelled or not. With ``samples > 0``
+probabilities are the Monte-Carlo means, and classification tasks also get
+``mutual_info`` (its mean, likewise) and the error-detection AUROC of the per-example
+mutual information and std (``error_auroc_mutual_info``, ``error_auroc_std``).
+``Report.levels`` averages the measures per hierarchy level (a task's depth: the
+longest path from a root, roots at level 0) and task type. Each task's
 ``score`` is its primary metric (:data:`~taskgraph.metrics.report.PRIMARY`); the report's
 ``overall`` is their mean. A binary task whose labelled examples all have one class has
 no score (its AP is undefined; an accuracy in its place would count "always predict the
@@ -22,8 +28,8 @@ import numpy as np
 
 from taskgraph.errors import ArgumentError
 from taskgraph.metrics.hierarchical import auprc_bar, coherence_violation_rate, hierarchical_prf
-from taskgraph.metrics.report import Report
-from taskgraph.metrics.task_scores import SCORERS
+from taskgraph.metrics.report import Report, level_rows
+from taskgraph.metrics.task_scores import SCORERS, uncertainty_scores
 from taskgraph.model.batches import GroupPredictions, predict_loader
 from taskgraph.vocabulary import suggest
 
@@ -31,7 +37,8 @@ __all__ = ["evaluate"]
 
 
 def evaluate(model: Any, loader: Iterable[Any], *, samples: int = 0, threshold: float = 0.5,
-             roots: Iterable[str] | None = None, data_name: str | None = None) -> Report:
+             roots: Iterable[str] | None = None, data_name: str | None = None,
+             dropout: bool = False) -> Report:
     """Score ``model`` on every batch of ``loader`` (see the module docstring).
 
     Args:
@@ -46,13 +53,16 @@ def evaluate(model: Any, loader: Iterable[Any], *, samples: int = 0, threshold: 
         data_name: what ``loader`` holds, in words (e.g. ``"test.csv"`` or ``"train.csv
             (the training data: no --val given)"``), stored as ``Report.data_name`` and
             shown in the report's header.
+        dropout: MC dropout: the ``samples`` keep the model's dropout on (synapses at
+            their expected weights); see :func:`~taskgraph.model.predict.predict`.
 
     Returns:
         A :class:`~taskgraph.metrics.Report`.
 
     Raises:
         DataError: an empty loader, a batch without targets, or a bad target.
-        ArgumentError: a bad ``samples``, ``threshold``, ``roots`` or ``data_name``.
+        ArgumentError: a bad ``samples``, ``threshold``, ``roots`` or ``data_name``, or
+            ``dropout=True`` with ``samples=0`` or a model without dropout.
 
     Example:
         >>> import torch, taskgraph as tg
@@ -63,6 +73,8 @@ def evaluate(model: Any, loader: Iterable[Any], *, samples: int = 0, threshold: 
         >>> report = evaluate(model, loader, samples=4)
         >>> report.tasks["glycolysis"]["n"], sorted(report.hierarchy)[:3]
         (40, ['auprc_bar', 'binary_tasks', 'coherence_violation_rate'])
+        >>> [(row["level"], row["tasks"]) for row in report.levels]
+        [(0, 2), (1, 3), (2, 2)]
     """
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 0:
         raise ArgumentError(f"evaluate: samples: expected an integer >= 0, got {samples!r}")
@@ -73,18 +85,27 @@ def evaluate(model: Any, loader: Iterable[Any], *, samples: int = 0, threshold: 
     if data_name is not None and not isinstance(data_name, str):
         raise ArgumentError(f"evaluate: data_name: expected a string or None, got "
                             f"{data_name!r}")
+    if not isinstance(dropout, bool):
+        raise ArgumentError(f"evaluate: dropout: expected True or False, got {dropout!r}")
     layout = model.layout
     excluded = _roots(model.hierarchy, roots)
-    gathered = predict_loader(model, loader, samples=samples, who="evaluate")
+    gathered = predict_loader(model, loader, samples=samples, who="evaluate", dropout=dropout)
+    sampled = [None if g.mutual_info_examples is None else
+               {"mutual_info": g.mutual_info_examples, "std": g.std_examples}
+               for g in gathered]
     tasks: dict[str, dict[str, Any]] = {}
     single: set[str] = set()  # binary tasks with one class among their labels
-    for pred in gathered:
-        scored, unscored = SCORERS[pred.group.kind].score(pred, threshold)
+    for pred, extra in zip(gathered, sampled):
+        scorer = SCORERS[pred.group.kind]
+        scored, unscored = scorer.score(pred, threshold)
         tasks.update(scored)
         single.update(unscored)
-        if pred.entropy is not None:
+        events = scorer.events(pred, threshold, extra)
+        if events is not None:
+            for name, metrics in uncertainty_scores(events, pred.group.names).items():
+                tasks[name].update(metrics)
+        if pred.mutual_info is not None:
             for j, name in enumerate(pred.group.names):
-                tasks[name]["entropy"] = float(np.mean(pred.entropy[j]))
                 tasks[name]["mutual_info"] = float(np.mean(pred.mutual_info[j]))
     primary = {name: SCORERS[model.hierarchy[name].type].primary(tasks[name])
                for name in layout.names}
@@ -101,7 +122,7 @@ def evaluate(model: Any, loader: Iterable[Any], *, samples: int = 0, threshold: 
                   samples=samples, n_examples=gathered[0].mean.shape[0],
                   threshold=float(threshold),
                   single_class=[name for name in layout.names if name in single],
-                  data_name=data_name)
+                  data_name=data_name, levels=level_rows(tasks, model.hierarchy.depths))
 
 
 def _roots(hierarchy: Any, roots: Iterable[str] | None) -> tuple[str, ...]:

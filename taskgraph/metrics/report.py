@@ -21,18 +21,31 @@ from typing import Any
 
 import numpy as np
 
+from taskgraph.atomic import write_text_atomic
 from taskgraph.metrics.task_scores import SCORERS
 
-__all__ = ["Report", "PRIMARY"]
+__all__ = ["Report", "PRIMARY", "level_rows", "LEVEL_MEASURES"]
 
 MARKDOWN_ROWS = 50
+
+#: The measures :func:`level_rows` averages per (level, type), with their Markdown labels;
+#: the two ``error_auroc`` scores of Monte-Carlo samples join them where tasks have them.
+LEVEL_MEASURES = (("score", "score"), ("nll", "NLL"), ("brier", "Brier"), ("ece", "ECE"),
+                  ("ece_adaptive", "ECE (equal mass)"), ("aurc", "AURC"),
+                  ("error_auroc_entropy", "error AUROC (entropy)"))
+_SAMPLED = (("error_auroc_mutual_info", "error AUROC (MI)"),
+            ("error_auroc_std", "error AUROC (std)"))
+#: Tasks in the "worst-calibrated" and "most uncertain" lists of a long Markdown report.
+MARKDOWN_TOP = 10
 
 #: Each task type's primary metric (a task's ``score``), in words.
 PRIMARY = {kind: scorer.description for kind, scorer in SCORERS.items()}
 
 # (key, label) of the metrics shown per task type in the Markdown table.
 _SHOWN = {kind: list(scorer.shown) for kind, scorer in SCORERS.items()}
-_CALIBRATION = [("ece", "ECE"), ("nll", "NLL"), ("brier", "Brier"),
+_CALIBRATION = [("ece", "ECE"), ("ece_adaptive", "ECE eq-mass"), ("nll", "NLL"),
+                ("brier", "Brier"), ("aurc", "AURC"), ("error_auroc_entropy", "err-AUROC H"),
+                ("error_auroc_mutual_info", "err-AUROC MI"), ("error_auroc_std", "err-AUROC std"),
                 ("entropy", "entropy"), ("mutual_info", "MI")]
 _HIERARCHY = [("h_precision", "hierarchical precision"), ("h_recall", "hierarchical recall"),
               ("h_f1", "hierarchical F1"), ("auprc_bar", "AU(PRC)-bar (micro AP, non-root)"),
@@ -91,6 +104,47 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _mean(values: list[Any]) -> float | None:
+    defined = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    return float(np.mean(defined)) if defined else None
+
+
+def level_rows(tasks: dict[str, dict[str, Any]], depths: dict[str, int]
+               ) -> list[dict[str, Any]]:
+    """One row per (hierarchy level, task type): the number of tasks and the mean of each
+    of :data:`LEVEL_MEASURES` over the tasks where it is defined (``None`` if none).
+
+    Args:
+        tasks: ``Report.tasks``.
+        depths: a task's level: the longest path from a root (roots: 0), as
+            :attr:`Hierarchy.depths <taskgraph.Hierarchy.depths>` gives it.
+
+    Returns:
+        Rows ``{"level", "type", "tasks", "score", "nll", ...}`` by level, then in the
+        order of :data:`PRIMARY`'s types; ``error_auroc_mutual_info`` and
+        ``error_auroc_std`` are keys where some task has them (Monte-Carlo samples).
+
+    Example:
+        >>> tasks = {"a": {"type": "binary", "score": .5, "ece": .1},
+        ...          "b": {"type": "binary", "score": .7, "ece": None},
+        ...          "c": {"type": "regression", "score": .2}}
+        >>> rows = level_rows(tasks, {"a": 0, "b": 1, "c": 1})
+        >>> [(r["level"], r["type"], r["tasks"], r["score"], r["ece"]) for r in rows]
+        [(0, 'binary', 1, 0.5, 0.1), (1, 'binary', 1, 0.7, None), (1, 'regression', 1, 0.2, None)]
+    """
+    kinds = list(PRIMARY)
+    cells: dict[tuple[int, int, str], list[dict[str, Any]]] = {}
+    for name, metrics in tasks.items():
+        kind = metrics.get("type", "")
+        rank = kinds.index(kind) if kind in kinds else len(kinds)
+        cells.setdefault((int(depths[name]), rank, kind), []).append(metrics)
+    sampled = [key for key, _ in _SAMPLED if any(key in m for m in tasks.values())]
+    keys = [key for key, _ in LEVEL_MEASURES] + sampled
+    return [{"level": level, "type": kind, "tasks": len(group),
+             **{key: _mean([m.get(key) for m in group]) for key in keys}}
+            for (level, _, kind), group in sorted(cells.items())]
+
+
 @dataclass(repr=False)
 class Report:
     """Evaluation results.
@@ -109,6 +163,8 @@ class Report:
             ``overall``.
         data_name: what the report was computed on (a file name and, e.g., which split),
             shown in the Markdown header; ``None``: not said.
+        levels: per (hierarchy level, task type) the task count and mean measures
+            (:func:`level_rows`); empty where not computed.
     """
 
     tasks: dict[str, dict[str, Any]]
@@ -119,6 +175,7 @@ class Report:
     threshold: float = 0.5
     single_class: list[str] = field(default_factory=list)
     data_name: str | None = None
+    levels: list[dict[str, Any]] = field(default_factory=list)
 
     def __repr__(self) -> str:
         overall = "None" if self.overall is None else f"{self.overall:.4g}"
@@ -162,8 +219,8 @@ class Report:
         return _jsonable({"overall": self.overall, "data_name": self.data_name,
                           "n_examples": self.n_examples, "samples": self.samples,
                           "threshold": self.threshold, "scored_tasks": self.scored_tasks,
-                          "single_class": list(self.single_class), "tasks": self.tasks,
-                          "hierarchy": self.hierarchy})
+                          "single_class": list(self.single_class), "levels": self.levels,
+                          "tasks": self.tasks, "hierarchy": self.hierarchy})
 
     def to_json(self, path: str | os.PathLike | None = None, *, indent: int | None = 2) -> str:
         """The report as JSON text (``null`` for undefined values, never ``NaN``).
@@ -177,15 +234,17 @@ class Report:
         """
         text = json.dumps(self.to_dict(), indent=indent, allow_nan=False, ensure_ascii=False)
         if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
+            write_text_atomic(path, text + "\n")
         return text
 
     def to_markdown(self, *, max_rows: int = MARKDOWN_ROWS) -> str:
-        """A readable Markdown summary: one row per task, then the hierarchy metrics.
+        """A readable Markdown summary: the per-level table (:attr:`levels`), one row per
+        task, then the hierarchy metrics.
 
         With more than ``max_rows`` tasks, the ``max_rows`` with the most labelled
-        examples are shown and the number hidden is said.
+        examples are shown and the number hidden is said, and two short lists come
+        before the task table: the :data:`MARKDOWN_TOP` worst-calibrated tasks (highest
+        ECE) and the most uncertain ones (highest mean predictive entropy).
 
         Returns:
             Markdown text.
@@ -203,6 +262,11 @@ class Report:
         lines.append(f"{self._summary(f'**{_number(self.overall)}**')} · "
                      f"{self.n_examples:,} examples · samples {self.samples} · "
                      f"threshold {self.threshold:g}")
+        lines += self._levels_markdown()
+        if len(self.tasks) > max_rows:
+            lines += self._top_markdown("ece", "Worst-calibrated tasks", "ECE")
+            lines += self._top_markdown("entropy", "Most uncertain tasks",
+                                        "mean predictive entropy")
         lines += ["", f"## Tasks ({len(self.tasks):,})", ""]
         names = list(self.tasks)
         if len(names) > max_rows:
@@ -232,6 +296,34 @@ class Report:
                     shown = _names(value) if key == "excluded" else _number(value)
                     lines.append(f"| {label} | {_cell(shown)} |")
         return "\n".join(lines) + "\n"
+
+    def _levels_markdown(self) -> list[str]:
+        """The per-level table (no lines without :attr:`levels`)."""
+        if not self.levels:
+            return []
+        shown = [(k, label) for k, label in LEVEL_MEASURES + _SAMPLED
+                 if any(k in row for row in self.levels)]
+        lines = ["", "## Levels", "",
+                 "| level | type | tasks | " + " | ".join(label for _, label in shown) + " |",
+                 "|---:|---|---:|" + "---:|" * len(shown)]
+        for row in self.levels:
+            lines.append(f"| {row.get('level')} | {row.get('type', '')} | "
+                         f"{_number(row.get('tasks'))} | "
+                         + " | ".join(_number(row.get(k)) for k, _ in shown) + " |")
+        return lines
+
+    def _top_markdown(self, key: str, title: str, label: str) -> list[str]:
+        """The :data:`MARKDOWN_TOP` tasks with the highest ``key``, as a numbered list."""
+        ranked = [(-float(m[key]), i, name) for i, (name, m) in enumerate(self.tasks.items())
+                  if m.get(key) is not None and math.isfinite(float(m[key]))]
+        if not ranked:
+            return []
+        lines = ["", f"## {title} (top {min(MARKDOWN_TOP, len(ranked))} by {label})", ""]
+        for rank, (_, _, name) in enumerate(sorted(ranked)[:MARKDOWN_TOP], 1):
+            m = self.tasks[name]
+            lines.append(f"{rank}. {_cell(name)}: {label} {_number(m[key])} "
+                         f"({m.get('type', '')}, n {_number(m.get('n'))})")
+        return lines
 
     def to_dataframe(self) -> Any:
         """A pandas DataFrame with one row per task (index ``task``), one column per metric.

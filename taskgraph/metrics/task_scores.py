@@ -1,4 +1,4 @@
-"""Per-task scores, one scorer per task type (:data:`SCORERS`), used by ``evaluate``.
+r"""Per-task scores, one scorer per task type (:data:`SCORERS`), used by ``evaluate``.
 
 Per task, over the examples that carry its label, with scikit-learn's metric functions
 (binary tasks: vectorized equivalents, below):
@@ -12,6 +12,33 @@ multilabel     micro F1, macro F1 (mean over labels with a label), micro AP, ECE
                Brier over the labelled (example, label) entries
 regression     MSE, MAE, R² (``None`` under 2 examples); k outputs: mean over outputs
 =============  ===================================================================
+
+NLL is :math:`-\frac1n \sum_i \log p_i(y_i)` with probabilities clipped to
+:math:`[\varepsilon, 1 - \varepsilon]`, :math:`\varepsilon` the float64 machine epsilon
+(as ``sklearn.metrics.log_loss``); Brier is :math:`\frac1n \sum_i (p_i - y_i)^2` for a
+binary label and :math:`\frac1n \sum_i \sum_k (p_{ik} - [y_i = k])^2` for a multiclass
+task (:func:`~taskgraph.metrics.calibration.multiclass_brier_score`).
+
+The probabilistic types also give, from their :meth:`~TaskScores.events`
+(:func:`uncertainty_scores`, :mod:`~taskgraph.metrics.selective`):
+
+- ``ece_adaptive``: the ECE with 15 equal-mass bins (confidence: ``p`` of the positive
+  class for binary and multilabel labels, the top-class probability for multiclass, as
+  for ``ece``);
+- ``aurc``: the area under the risk–coverage curve, the predictive entropy ranking the
+  examples;
+- ``error_auroc_entropy``, and with Monte-Carlo samples ``error_auroc_mutual_info`` and
+  ``error_auroc_std``: how well each uncertainty score detects errors (AUROC);
+- ``entropy``: the mean predictive entropy over all examples, labelled or not.
+
+An **error** is ``1[(p >= threshold) != y]`` for a binary or multilabel label and
+``1[argmax_k p_k != y]`` for a multiclass task (the top-label ECE's event; it can differ
+from the class-path-decoded label that ``accuracy`` scores). The **uncertainty scores**
+of an example: the predictive entropy of its mean probabilities,
+:math:`-p \log p - (1 - p)\log(1 - p)` (``p`` clipped to :math:`[10^{-7}, 1 - 10^{-7}]`)
+or :math:`-\sum_k p_k \log p_k`; its mutual information between the prediction and the
+sampled weights; and the std over the samples of ``p`` (multiclass: of the top class's
+probability). Multilabel tasks pool their labelled (example, label) entries.
 
 Binary and multilabel decisions are ``p >= threshold``; multiclass decisions are the
 model's labels (class-path-consistent where ``class_parents`` link tasks). Each task's
@@ -35,6 +62,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,17 +70,67 @@ from sklearn.metrics import (accuracy_score, average_precision_score, brier_scor
                              log_loss, mean_absolute_error, mean_squared_error, r2_score,
                              top_k_accuracy_score)
 
-from taskgraph.metrics.calibration import (binary_calibration_columns, expected_calibration_error,
-                                           multiclass_brier_score)
+from taskgraph.metrics.calibration import (binary_calibration_columns, equal_mass_ece_columns,
+                                           expected_calibration_error, multiclass_brier_score)
 from taskgraph.metrics.ranking import ranking_columns
+from taskgraph.metrics.selective import aurc_columns, error_auroc_columns
 
-__all__ = ["TaskScores", "SCORERS"]
+__all__ = ["TaskScores", "SCORERS", "Events", "uncertainty_scores"]
 
 Scored = tuple[dict[str, dict[str, Any]], list[str]]
 
 
 def _none(value: Any) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
+
+
+@dataclass
+class Events:
+    """The labelled decisions of one head group's tasks, one ``(M, T_g)`` column per task:
+    ``M`` = N examples, or N·K (example, label) entries of a K-label multilabel task.
+
+    Attributes:
+        known: labelled entries.
+        error: 1 where the decision is wrong (module docstring), else 0.
+        outcome, confidence: the ECE's event and its predicted probability.
+        uncertainty: ``"entropy"`` and, with samples, ``"mutual_info"`` and ``"std"``.
+    """
+
+    known: np.ndarray
+    error: np.ndarray
+    outcome: np.ndarray
+    confidence: np.ndarray
+    uncertainty: dict[str, np.ndarray]
+
+
+def _bernoulli_entropy(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return -(p * np.log(p) + (1 - p) * np.log1p(-p))
+
+
+def uncertainty_scores(events: Events, names: tuple[str, ...] | list[str]
+                       ) -> dict[str, dict[str, float | None]]:
+    """``ece_adaptive``, ``aurc``, ``error_auroc_<score>`` per uncertainty score and the
+    mean ``entropy`` of every task of a group (module docstring), all tasks at once.
+
+    Example:
+        >>> e = Events(known=np.ones((2, 1), bool), error=np.array([[0.], [1.]]),
+        ...            outcome=np.array([[1.], [0.]]), confidence=np.array([[.9], [.6]]),
+        ...            uncertainty={"entropy": np.array([[.3], [.7]])})
+        >>> uncertainty_scores(e, ["a"])["a"]   # doctest: +NORMALIZE_WHITESPACE
+        {'ece_adaptive': 0.35, 'aurc': 0.25, 'error_auroc_entropy': 1.0,
+         'entropy': 0.5}
+    """
+    columns = {"ece_adaptive": equal_mass_ece_columns(events.outcome, events.confidence,
+                                                      events.known)}
+    columns["aurc"], columns["error_auroc_entropy"] = aurc_columns(
+        events.error, events.uncertainty["entropy"], events.known, auroc=True)  # one sort
+    for score, u in events.uncertainty.items():
+        if score != "entropy":
+            columns[f"error_auroc_{score}"] = error_auroc_columns(events.error, u, events.known)
+    columns["entropy"] = events.uncertainty["entropy"].mean(0)  # labelled or not
+    return {name: {key: _none(value[j]) for key, value in columns.items()}
+            for j, name in enumerate(names)}
 
 
 class TaskScores:
@@ -76,6 +154,15 @@ class TaskScores:
 
     def primary(self, metrics: dict[str, Any]) -> float | None:
         return metrics[self.key]
+
+    def events(self, pred: Any, threshold: float,
+               sampled: dict[str, np.ndarray] | None = None) -> Events | None:
+        """The group's :class:`Events` (``None`` for a type without probabilities).
+
+        ``sampled``: the per-example ``"mutual_info"`` and ``"std"`` blocks of the
+        group's Monte-Carlo prediction (shaped like ``pred.mean`` without, and with, the
+        class axis), or ``None`` without samples."""
+        return None
 
 
 class BinaryScores(TaskScores):
@@ -111,6 +198,18 @@ class BinaryScores(TaskScores):
                          "brier": _none(calib["brier"][j])}
         single = (n > 0) & ((positives == 0) | (positives == n))
         return out, [names[j] for j in np.flatnonzero(single)]
+
+    def events(self, pred: Any, threshold: float,
+               sampled: dict[str, np.ndarray] | None = None) -> Events:
+        Y = pred.target[..., 0]  # (N, T)
+        known = pred.group.task_type.known(Y)
+        y = np.where(known, Y, 0.0).astype(np.float64)
+        P = pred.mean.astype(np.float64)  # (N, T)
+        uncertainty = {"entropy": _bernoulli_entropy(P)}
+        if sampled is not None:
+            uncertainty.update(mutual_info=sampled["mutual_info"], std=sampled["std"])
+        return Events(known, ((P >= threshold) != (y == 1)).astype(np.float64), y, P,
+                      uncertainty)
 
 
 class MulticlassScores(TaskScores):
@@ -148,6 +247,20 @@ class MulticlassScores(TaskScores):
             out[name] = metrics
         return out, []
 
+    def events(self, pred: Any, threshold: float,
+               sampled: dict[str, np.ndarray] | None = None) -> Events:
+        Y = pred.target[..., 0]  # (N, T)
+        known = pred.group.task_type.known(Y)
+        P = pred.mean.astype(np.float64)  # (N, T, K)
+        P /= P.sum(-1, keepdims=True)
+        top = P.argmax(-1)  # (N, T)
+        right = (top == Y).astype(np.float64)
+        uncertainty = {"entropy": -(P * np.log(np.maximum(P, 1e-12))).sum(-1)}
+        if sampled is not None:
+            std = np.take_along_axis(sampled["std"], top[..., None], -1)[..., 0]
+            uncertainty.update(mutual_info=sampled["mutual_info"], std=std)
+        return Events(known, 1.0 - right, right, P.max(-1), uncertainty)
+
 
 class MultilabelScores(TaskScores):
     key = "f1_micro"
@@ -180,6 +293,23 @@ class MultilabelScores(TaskScores):
                     metrics["average_precision"] = float(average_precision_score(yk, pk))
             out[name] = metrics
         return out, []
+
+    def events(self, pred: Any, threshold: float,
+               sampled: dict[str, np.ndarray] | None = None) -> Events:
+        N, T, K = pred.mean.shape
+
+        def entries(block: np.ndarray) -> np.ndarray:  # (N, T, K) -> (N * K, T)
+            return block.transpose(0, 2, 1).reshape(N * K, T)
+
+        known = entries(pred.group.task_type.known(pred.target))
+        y = np.where(known, entries(pred.target), 0.0).astype(np.float64)
+        P = entries(pred.mean).astype(np.float64)
+        uncertainty = {"entropy": _bernoulli_entropy(P)}
+        if sampled is not None:
+            uncertainty.update(mutual_info=entries(sampled["mutual_info"]),
+                               std=entries(sampled["std"]))
+        return Events(known, ((P >= threshold) != (y == 1)).astype(np.float64), y, P,
+                      uncertainty)
 
 
 class RegressionScores(TaskScores):

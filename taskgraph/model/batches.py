@@ -109,6 +109,9 @@ class GroupPredictions:
         entropy, mutual_info: per task the mean over the N examples of the predictive
             entropy and mutual information (``(T_g,)``, ``(T_g, K)`` for multilabel), for
             probabilistic types with ``samples > 0``, else ``None``.
+        mutual_info_examples, std_examples: the per-example mutual information and std
+            of the probabilities (``(N, T_g)``, ``(N, T_g, K)`` for multilabel and
+            multiclass std), under the same condition, else ``None``.
     """
 
     group: HeadGroup
@@ -117,6 +120,8 @@ class GroupPredictions:
     label: np.ndarray | None = None
     entropy: np.ndarray | None = None
     mutual_info: np.ndarray | None = None
+    mutual_info_examples: np.ndarray | None = None
+    std_examples: np.ndarray | None = None
 
 
 class _Gather:
@@ -130,6 +135,8 @@ class _Gather:
         self.label: list[Tensor] = []
         self.entropy: Tensor | float = 0.0
         self.mi: Tensor | float = 0.0
+        self.mi_rows: list[Tensor] = []
+        self.std_rows: list[Tensor] = []
 
     def add(self, block: dict[str, Tensor], target: Tensor | None, who: str) -> None:
         if not bool(torch.isfinite(block["mean"]).all()):
@@ -145,6 +152,8 @@ class _Gather:
         if self.uncertainty:
             self.entropy = self.entropy + block["entropy"].double().sum(0).cpu()
             self.mi = self.mi + block["mi"].double().sum(0).cpu()
+            self.mi_rows.append(block["mi"].float().cpu())
+            self.std_rows.append(block["std"].float().cpu())
 
     def result(self) -> GroupPredictions:
         mean = torch.cat(self.mean).numpy()
@@ -157,6 +166,8 @@ class _Gather:
         if self.uncertainty:
             n = max(mean.shape[0], 1)
             out.entropy, out.mutual_info = self.entropy.numpy() / n, self.mi.numpy() / n
+            out.mutual_info_examples = torch.cat(self.mi_rows).double().numpy()
+            out.std_examples = torch.cat(self.std_rows).double().numpy()
         return out
 
 

@@ -16,11 +16,13 @@ from taskgraph.errors import ArgumentError, DataError
 from taskgraph.metrics import Report, evaluate, expected_calibration_error
 from taskgraph.model.predict import Prediction
 
+UNCERTAINTY = {"ece_adaptive", "aurc", "error_auroc_entropy", "entropy"}
 BINARY = {"type", "n", "score", "accuracy", "f1", "auroc", "average_precision", "ece", "nll",
-          "brier"}
-MULTICLASS = {"type", "n", "score", "accuracy", "f1_macro", "f1_weighted", "ece", "nll", "brier"}
+          "brier"} | UNCERTAINTY
+MULTICLASS = {"type", "n", "score", "accuracy", "f1_macro", "f1_weighted", "ece", "nll",
+              "brier"} | UNCERTAINTY
 MULTILABEL = {"type", "n", "score", "f1_micro", "f1_macro", "average_precision", "ece", "nll",
-              "brier"}
+              "brier"} | UNCERTAINTY
 REGRESSION = {"type", "n", "score", "mse", "mae", "r2"}
 
 
@@ -231,7 +233,10 @@ def test_samples_report_uncertainty_and_use_mc_means(make_case):
     report = evaluate(animals, loader, samples=4)
     assert "entropy" in report.tasks["species"] and "entropy" not in report.tasks["weight_kg"]
     assert report.tasks["species"]["entropy"] <= math.log(4) + 1e-6
-    assert "entropy" not in evaluate(animals, loader).tasks["species"]
+    assert "mutual_info" in report.tasks["species"]
+    deterministic = evaluate(animals, loader).tasks["species"]  # entropy of the mean only
+    assert "entropy" in deterministic and "mutual_info" not in deterministic
+    assert "error_auroc_mutual_info" not in deterministic
 
 
 def test_batch_formats_give_the_same_report(make_case):
@@ -284,7 +289,7 @@ class _StubModel(torch.nn.Module):
         self.probs = probs
         self.anchor = torch.nn.Parameter(torch.zeros(1))
 
-    def predict(self, x, *, samples=0):
+    def predict(self, x, *, samples=0, dropout=False):
         p = self.probs[x.long().view(-1)]
         block = {"mean": p, "std": torch.zeros_like(p), "entropy": torch.zeros_like(p),
                  "mi": torch.zeros_like(p), "label": (p > 0.5).long()}
