@@ -58,6 +58,14 @@ _LAZY: dict[str, str] = {
     "risk_coverage": "taskgraph.metrics",
     "aurc": "taskgraph.metrics",
     "error_detection_auroc": "taskgraph.metrics",
+    "selective_predict": "taskgraph.selective",
+    "climb": "taskgraph.selective",
+    "choose_confidence": "taskgraph.selective",
+    "hierarchical_risk_coverage": "taskgraph.selective",
+    "label_set_predict": "taskgraph.selective",
+    "label_sets": "taskgraph.selective",
+    "choose_label_threshold": "taskgraph.selective",
+    "label_set_risk_coverage": "taskgraph.selective",
 }
 
 __all__ = [
