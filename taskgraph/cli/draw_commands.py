@@ -11,8 +11,10 @@ Example:
     >>> add_draw(sub).prog.endswith("draw"), add_report(sub).prog.endswith("report")
     (True, True)
     >>> args = parser.parse_args(["draw", "h.yaml", "--depth", "2"])
-    >>> args.depth, args.max_nodes, args.directions
-    (2, 200, 'down')
+    >>> args.depth, args.max_nodes, args.directions, args.overview
+    (2, 200, 'down', None)
+    >>> parser.parse_args(["draw", "h.yaml", "--no-overview"]).overview
+    False
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ def add_draw(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "draw", help="draw a hierarchy or a trained model's task graph",
         description="Draw the task graph of a hierarchy YAML or of a saved model (.pt, "
-        "with its learned synapses). Large graphs are collapsed to their top levels "
-        "(cut-off subtrees shown as '+N tasks'); --root and --depth draw a subtree.")
+        "with its learned synapses). A hierarchy of more than 60 tasks is drawn as an "
+        "overview of the top levels that fit a screen ('+N' under a task counts its "
+        "undrawn descendants); --root and --depth draw a subtree.")
     p.add_argument("file", metavar="FILE", help="hierarchy YAML or saved model (.pt)")
     p.add_argument("-o", "--out", metavar="OUT",
                    help="output file; its extension picks .png, .svg, .pdf or .dot "
@@ -47,6 +50,11 @@ def add_draw(sub: Any) -> argparse.ArgumentParser:
                    help="most boxes in one picture (default 200)")
     p.add_argument("--directions", choices=["down", "up", "both"], default="down",
                    help="with a model: which synapses the edges show (default down)")
+    p.add_argument("--no-overview", dest="overview", action="store_false", default=None,
+                   help="a hierarchy of more than 60 tasks is drawn as a screen-wide "
+                   "overview of its top levels (at most 1,600 px, '+N' under a task for "
+                   "its undrawn descendants); this draws the collapsed view of up to "
+                   "--max-nodes boxes instead")
     p.add_argument("--title", help="figure title (default: the hierarchy's name)")
     p.set_defaults(run=run_draw)
     return p
@@ -62,9 +70,10 @@ def add_report(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", metavar="OUT", help="HTML file (default RUN_DIR/report.html; "
                    "missing folders are created)")
     p.add_argument("--data", metavar="FILE",
-                   help="labelled data (.csv, .npz) for reliability diagrams")
+                   help="labelled data (.csv, .npz) for reliability diagrams and "
+                   "risk-coverage curves")
     p.add_argument("--samples", type=integer(low=0), default=0,
-                   help="MC samples for the reliability diagrams (default 0)")
+                   help="MC samples for those figures (default 0)")
     p.add_argument("--title", help="page title (default: the hierarchy's name)")
     p.set_defaults(run=run_report)
     return p
@@ -96,10 +105,15 @@ def run_draw(args: argparse.Namespace) -> int:
     check_output(out)  # a bad extension is reported before any loading
     output_file(out)
     drawing = draw(_source(args.file), out, root=args.root, depth=args.depth,
-                   max_nodes=args.max_nodes, title=args.title, directions=args.directions)
+                   max_nodes=args.max_nodes, title=args.title, directions=args.directions,
+                   overview=args.overview)
     g = drawing.view.graph
     note = ""
-    if g.get("collapsed"):
+    if g.get("overview"):
+        note = (f"; overview of the top levels of {g['total']:,} tasks, {g['hidden']:,} "
+                "not drawn ('+N' under a task; --root/--depth for the rest, --no-overview "
+                "for the collapsed view)")
+    elif g.get("collapsed"):
         note = (f"; collapsed view: {g['hidden']:,} of {g['total']:,} tasks in "
                 f"{g['boxes']} '+N tasks' boxes (use --root/--depth for the rest)")
     print(f"wrote {out}: {g['shown']:,} tasks{note}")

@@ -22,6 +22,7 @@ from typing import Any, Hashable
 import networkx as nx
 
 from taskgraph.atomic import write_text_atomic
+from taskgraph.viz.labels import hidden_text
 from taskgraph.viz.shapes import SynapseScale
 from taskgraph.viz.style import TYPE_STYLE, detail_line, type_of
 from taskgraph.viz.view import Collapsed
@@ -75,6 +76,8 @@ def to_dot(view: nx.DiGraph, *, title: str | None = None,
             kind = type_of(spec)
             detail = detail_line(spec)
             label = str(node) + (f"\n{detail}" if detail else "")
+            if view.nodes[node].get("hidden"):
+                label += "\n" + hidden_text(view.nodes[node]["hidden"])
         style = TYPE_STYLE[kind]
         lines.append(f"  {ids[node]} [" + _attrs({
             "label": quote(label), "shape": style["dot_shape"],

@@ -27,21 +27,23 @@ from typing import Any, Hashable
 
 import networkx as nx
 
+from taskgraph.viz.labels import HIDDEN_STYLE, Measure, add_texts, box_size, hidden_text, \
+    node_kind, node_lines
 from taskgraph.viz.layout import Dummy, Layout, assign_layers, compute_layout
 from taskgraph.viz.legend import add_legend, legend_height
-from taskgraph.viz.shapes import SynapseScale, add_edge, add_node, shape_extra, text_center
-from taskgraph.viz.style import INK, MUTED, TYPE_STYLE, check_format, detail_line, figure, \
-    save, type_of, wrap_label
+from taskgraph.viz.overview import GAP, MAX_WIDTH_PX, OVERVIEW_DPI, OVERVIEW_WIDTH, \
+    overview_view
+from taskgraph.viz.shapes import SynapseScale, add_edge, add_node, text_center
+from taskgraph.viz.style import INK, LARGE, MUTED, TYPE_STYLE, check_format, figure, save, \
+    wrap_label
 from taskgraph.viz.view import Collapsed, DrawingError, as_graph, attach_synapses, graph_view
 
-__all__ = ["draw", "Drawing", "FORMATS", "check_output"]
+__all__ = ["draw", "Drawing", "FORMATS", "check_output", "MAX_WIDTH_PX"]
 
 FORMATS = ("png", "svg", "pdf", "dot", "gv")
-_GAP = 0.2          # least space between two boxes of a layer (inches)
+_GAP = GAP          # least space between two boxes of a layer (inches)
 _VGAP = 0.6         # space between layers
-_PAD_X, _PAD_Y = 0.09, 0.06
 _WIDE = 30.0        # a layer wider than this (inches) gets vertical labels
-_NAME_PT, _DETAIL_PT = 8.5, 7.0
 
 
 @dataclass
@@ -71,12 +73,10 @@ class Drawing:
 
 
 def _kind(view: nx.DiGraph, node: Hashable) -> str:
-    if isinstance(node, Collapsed):
-        return "collapsed"
-    return type_of(view.nodes[node].get("spec"))
+    return node_kind(node, None if isinstance(node, Collapsed) else view.nodes[node].get("spec"))
 
 
-def _subtitle(view: nx.DiGraph, directions: tuple[str, ...], model: bool) -> str:
+def _subtitle(view: nx.DiGraph, directions: tuple[str, ...], model: bool) -> list[str]:
     g = view.graph
     edges = sum(1 for u, v in view.edges if not isinstance(v, Collapsed))
     parts = [f"{g['shown']:,} tasks", f"{edges:,} edges"]
@@ -84,36 +84,31 @@ def _subtitle(view: nx.DiGraph, directions: tuple[str, ...], model: bool) -> str
         parts.insert(0, f"below {g['root']}")
     if g.get("depth") is not None:
         parts.insert(1 if g.get("root") is not None else 0, f"depth {g['depth']}")
-    if g.get("collapsed"):
+    if g.get("overview"):
+        parts += [f"overview of {g['total']:,} tasks: the top levels",
+                  "+N under a task: its undrawn descendants",
+                  "--root / --depth draw the rest"]
+    elif g.get("collapsed"):
         parts.append(f"collapsed view of {g['total']:,} tasks: {g['hidden']:,} in "
                      f"{g['boxes']} '+N' box{'es' if g['boxes'] != 1 else ''} "
                      f"(--root / --depth draw the rest)")
     if model:
         parts.append("edges: learned synapses (" + ", ".join(directions) + ")")
-    return " · ".join(parts)
+    return parts
 
 
-def _make_labels(ax: Any, view: nx.DiGraph, layers: dict) -> tuple[dict, dict]:
+def _make_labels(ax: Any, view: nx.DiGraph, layers: dict) -> tuple[dict, set]:
     """Text artists per node and the layers that get vertical labels."""
-    renderer = ax.figure.canvas.get_renderer()
     labels: dict[Hashable, list[Any]] = {}
     per_layer: dict[int, float] = {}
     for node in view:
-        if isinstance(node, Collapsed):
-            name, detail = str(node), "" if node.parent is not None else "(more roots)"
-        else:
-            name, detail = str(node), detail_line(view.nodes[node].get("spec"))
-        texts = [ax.text(0, 0, "\n".join(wrap_label(name)), fontsize=_NAME_PT, ha="center",
-                         va="center", color=MUTED if isinstance(node, Collapsed) else INK,
-                         zorder=3, linespacing=1.15)]
-        if detail:
-            texts.append(ax.text(0, 0, detail, fontsize=_DETAIL_PT, ha="center", va="center",
-                                 color=TYPE_STYLE[_kind(view, node)]["color"],
-                                 style="italic", zorder=3))
+        spec = None if isinstance(node, Collapsed) else view.nodes[node].get("spec")
+        texts = add_texts(ax, node_lines(node, spec))
         labels[node] = texts
-        w = max(t.get_window_extent(renderer).width for t in texts) / ax.figure.dpi
-        per_layer[layers[node]] = per_layer.get(layers[node], 0.0) + w + 2 * _PAD_X + _GAP
-    vertical = {layer for layer, width in per_layer.items() if width > _WIDE}
+        w = box_size(texts, _kind(view, node))[0]
+        per_layer[layers[node]] = per_layer.get(layers[node], 0.0) + w + _GAP
+    wide = _WIDE if not view.graph.get("overview") else float("inf")
+    vertical = {layer for layer, width in per_layer.items() if width > wide}
     for node, texts in labels.items():
         if layers[node] in vertical:
             name = str(node)
@@ -123,24 +118,26 @@ def _make_labels(ax: Any, view: nx.DiGraph, layers: dict) -> tuple[dict, dict]:
     return labels, vertical
 
 
-def _sizes(ax: Any, view: nx.DiGraph, labels: dict, layers: dict, vertical: set) -> dict:
+def _sizes(view: nx.DiGraph, labels: dict, layers: dict, vertical: set) -> dict:
     """``{node: (box width incl. shape extras, height, [text sizes])}`` in inches."""
+    return {node: box_size(texts, _kind(view, node), vertical=layers[node] in vertical)
+            for node, texts in labels.items()}
+
+
+def _wrap_parts(ax: Any, parts: list[str], width: float) -> list[str]:
+    """Join ``parts`` with `` · `` into lines at most ``width`` inches wide (8 pt)."""
     renderer = ax.figure.canvas.get_renderer()
-    dpi = ax.figure.dpi
-    out = {}
-    for node, texts in labels.items():
-        ext = [t.get_window_extent(renderer) for t in texts]
-        sizes = [(e.width / dpi, e.height / dpi) for e in ext]
-        if layers[node] in vertical:
-            w = sum(s[0] for s in sizes) + 2 * _PAD_Y
-            h = max(s[1] for s in sizes) + 2 * _PAD_X
+    probe = ax.text(0, 0, "", fontsize=8)
+    lines: list[str] = []
+    for part in parts:
+        candidate = f"{lines[-1]} · {part}" if lines else part
+        probe.set_text(candidate)
+        if lines and probe.get_window_extent(renderer).width / ax.figure.dpi <= width:
+            lines[-1] = candidate
         else:
-            w = max(s[0] for s in sizes) + 2 * _PAD_X
-            h = sum(s[1] for s in sizes) + 2 * _PAD_Y
-            w = max(w, h * 1.2)
-        extra_w, extra_h = shape_extra(_kind(view, node), h)
-        out[node] = (w + extra_w, h + extra_h, sizes)
-    return out
+            lines.append(part)
+    probe.remove()
+    return lines
 
 
 def _ports(layout: Layout, node: Hashable, neighbours: list, x: dict, width: float) -> dict:
@@ -193,15 +190,16 @@ def _draw_edges(ax: Any, view: nx.DiGraph, layout: Layout, pos: dict, size: dict
 
 
 def _render(view: nx.DiGraph, *, title: str | None, directions: tuple[str, ...],
-            model: bool) -> tuple[Any, Layout, dict, dict, float]:
+            model: bool, max_width: float | None = None
+            ) -> tuple[Any, Layout, dict, dict, float]:
     layers = assign_layers(view)
     with figure(8, 6, dpi=100) as fig:
         ax = fig.add_axes((0, 0, 1, 1))
         ax.set_axis_off()
         labels, vertical = _make_labels(ax, view, layers)
-        size = _sizes(ax, view, labels, layers, vertical)
+        size = _sizes(view, labels, layers, vertical)
         layout = compute_layout(view, widths={n: s[0] for n, s in size.items()}, gap=_GAP,
-                                dummy_width=0.12)
+                                dummy_width=0.12, max_width=max_width)
         depth = max(layers.values(), default=0) + 1
         heights = [0.0] * depth
         for node, (w, h, _) in size.items():
@@ -214,9 +212,11 @@ def _render(view: nx.DiGraph, *, title: str | None, directions: tuple[str, ...],
         kinds = [k for k in TYPE_STYLE if any(_kind(view, n) == k for n in view)]
         legend_w = add_legend(ax, kinds, scale, directions, bottom=0.15, height=legend_h,
                               bernoulli=any(s.get("kind") == "bernoulli" for r in rows
-                                            for s in view.edges[r]["synapse"].values()))
+                                            for s in view.edges[r]["synapse"].values()),
+                              hidden=any(view.nodes[n].get("hidden") for n in view))
         width = max(graph_w + 0.8, legend_w + 0.3, 5.0)
-        top_h = 0.75
+        subtitle = _wrap_parts(ax, _subtitle(view, directions, model), width - 0.6)
+        top_h = 0.6 + 0.15 * len(subtitle)
         height = top_h + sum(heights) + _VGAP * (depth - 1) + 0.35 + legend_h
         shift = (width - graph_w) / 2
         row, y = {}, height - top_h
@@ -249,13 +249,23 @@ def _render(view: nx.DiGraph, *, title: str | None, directions: tuple[str, ...],
                 for t, (_, th) in zip(texts, sizes):
                     t.set_position((x0, top - th / 2))
                     top -= th
+            if not isinstance(node, Collapsed) and view.nodes[node].get("hidden"):
+                bottom = pos[node][1] - h / 2  # a dashed stub: the subtree goes on
+                ax.plot([pos[node][0]] * 2, [bottom, bottom - 0.13], color=MUTED,
+                        linewidth=0.9, dashes=(1.5, 1.5), zorder=1)
+                ax.text(pos[node][0], bottom - 0.22, hidden_text(view.nodes[node]["hidden"]),
+                        ha="center", va="center", zorder=3.5, **HIDDEN_STYLE,
+                        bbox={"boxstyle": "round,pad=0.08", "facecolor": "white",
+                              "edgecolor": "none"})
         _draw_edges(ax, view, layout, pos, size, row, directions, scale)
         name = title if title is not None else view.graph.get("name", "")
         ax.text(0.3, height - 0.28, name, fontsize=12, fontweight="bold", ha="left",
                 va="center", color=INK)
-        ax.text(0.3, height - 0.52, _subtitle(view, directions, model), fontsize=8,
-                ha="left", va="center", color=MUTED)
-        dpi = min(150.0, 16000.0 / max(width, height), (6e7 / (width * height)) ** 0.5)
+        for i, line in enumerate(subtitle):
+            ax.text(0.3, height - 0.52 - 0.15 * i, line, fontsize=8, ha="left",
+                    va="center", color=MUTED)
+        dpi = min(OVERVIEW_DPI if view.graph.get("overview") else 150.0,
+                  16000.0 / max(width, height), (6e7 / (width * height)) ** 0.5)
     return fig, layout, labels, boxes, dpi
 
 
@@ -274,7 +284,8 @@ def check_output(path: str | os.PathLike) -> str:
 
 def draw(source: Any, path: str | os.PathLike, *, root: Hashable | None = None,
          depth: int | None = None, max_nodes: int = 200, layout: str = "layered",
-         title: str | None = None, directions: str = "down") -> Drawing:
+         title: str | None = None, directions: str = "down",
+         overview: bool | None = None) -> Drawing:
     """Draw a hierarchy (or a trained model's hierarchy and synapses) to ``path``.
 
     Args:
@@ -287,6 +298,12 @@ def draw(source: Any, path: str | os.PathLike, *, root: Hashable | None = None,
         depth: draw this many levels below ``root`` (or below the roots).
         max_nodes: the most boxes in one drawing; a larger graph is collapsed (see
             :func:`~taskgraph.viz.view.graph_view`).
+        overview: draw the screen-wide overview of the top levels
+            (:func:`~taskgraph.viz.overview.overview_view`; at most
+            :data:`MAX_WIDTH_PX` pixels wide as PNG). Default (``None``): when no
+            ``depth`` is given and the part to draw has more than
+            :data:`~taskgraph.viz.style.LARGE` tasks. ``False``: the collapsed view
+            with one ``+N tasks`` box per cut-off subtree.
         layout: ``"layered"`` (the only layout).
         title: the figure title (default: the hierarchy's name).
         directions: with a model, which synapses to draw: ``"down"``, ``"up"`` or
@@ -296,7 +313,8 @@ def draw(source: Any, path: str | os.PathLike, *, root: Hashable | None = None,
         A :class:`Drawing`.
 
     Raises:
-        DrawingError: unknown format, layout, direction or root.
+        DrawingError: unknown format, layout, direction or root; ``overview=True``
+            with a ``depth``.
         GraphTooLargeError: ``depth`` given and the subtree exceeds ``max_nodes``.
     """
     fmt = check_output(path)
@@ -304,20 +322,41 @@ def draw(source: Any, path: str | os.PathLike, *, root: Hashable | None = None,
         raise DrawingError(f"layout: expected 'layered', got {layout!r}")
     if directions not in ("down", "up", "both"):
         raise DrawingError(f"directions: expected 'down', 'up' or 'both', got {directions!r}")
-    _, _, model = as_graph(source)
-    view = graph_view(source, root=root, depth=depth, max_nodes=max_nodes)
+    if overview not in (None, True, False):
+        raise DrawingError(f"overview: expected True, False or None, got {overview!r}")
+    if overview and depth is not None:
+        raise DrawingError("overview=True draws the top levels that fit the screen; it "
+                           "cannot be combined with depth (draw a depth without overview)")
+    graph, _, model = as_graph(source)
+    if overview is None:
+        part = (graph.number_of_nodes() if root is None or root not in graph
+                else 1 + len(nx.descendants(graph, root)))
+        overview = depth is None and part > LARGE
+    view = None if overview else graph_view(source, root=root, depth=depth,
+                                            max_nodes=max_nodes)
     chosen: tuple[str, ...] = ("down", "up") if directions == "both" else (directions,)
+    rows = model.synapses() if model is not None else []
     if model is not None:
-        attach_synapses(view, model.synapses())
         have = set(model.config.directions) if model.edge_synapses is not None else set()
         chosen = tuple(d for d in chosen if d in have) or tuple(sorted(have)) or ("down",)
     path = os.fspath(path)
-    if fmt in ("dot", "gv"):
-        from taskgraph.viz.dot import write_dot
+    budget, measure = OVERVIEW_WIDTH, Measure()
+    for attempt in range(4):  # the layout may come out wider than the layers' sum
+        if overview:
+            view = overview_view(source, root=root, width=budget, max_nodes=max_nodes,
+                                 measure=measure)
+        attach_synapses(view, rows)
+        if fmt in ("dot", "gv"):
+            from taskgraph.viz.dot import write_dot
 
-        write_dot(view, path, title=title, directions=chosen)
-        return Drawing(path, view, compute_layout(view))
-    fig, lay, labels, boxes, dpi = _render(view, title=title, directions=chosen,
-                                           model=model is not None)
+            write_dot(view, path, title=title, directions=chosen)
+            return Drawing(path, view, compute_layout(view))
+        fig, lay, labels, boxes, dpi = _render(view, title=title, directions=chosen,
+                                               model=model is not None,
+                                               max_width=budget if overview else None)
+        wide = fig.get_size_inches()[0] * dpi - MAX_WIDTH_PX
+        if not overview or wide <= 0 or attempt == 3:
+            break
+        budget -= wide / dpi + 0.2
     save(fig, path, dpi=dpi)
     return Drawing(path, view, lay, fig, labels, boxes)

@@ -279,9 +279,52 @@ def _coordinates(layout: Layout, widths: Mapping[Hashable, float], gap: float,
     layout.x = {v: c - left for v, c in x.items()}
 
 
+def _fit_window(layout: Layout, widths: Mapping[Hashable, float], gap: float,
+                width: float) -> None:
+    """Bring every layer into one window ``width`` wide, order and least gaps kept.
+
+    A layer's centres are ``x_i = o_i + f_i`` with ``o`` its packed offsets and ``f``
+    non-decreasing (the least gaps); clipping ``f`` to a range ``width - packed`` long
+    (around its median) keeps it non-decreasing, so the layer then spans at most
+    ``width``; each layer is then shifted as little as possible into the window
+    centred on the widest layer.
+    """
+    spans = []
+    for level in layout.levels:
+        offset, prev = [], None
+        for v in level:
+            offset.append(0.0 if prev is None else
+                          offset[-1] + (widths[prev] + widths[v]) / 2 + gap)
+            prev = v
+        if not level:
+            spans.append((0.0, 0.0))
+            continue
+        packed = offset[-1] + (widths[level[0]] + widths[level[-1]]) / 2
+        f = sorted(layout.x[v] - o for v, o in zip(level, offset))
+        slack = max(width - packed, 0.0)
+        if f[-1] - f[0] > slack:
+            lo = min(max(f[len(f) // 2] - slack / 2, f[0]), f[-1] - slack)
+            for v, o in zip(level, offset):
+                layout.x[v] = o + min(max(layout.x[v] - o, lo), lo + slack)
+        spans.append((layout.x[level[0]] - widths[level[0]] / 2,
+                      layout.x[level[-1]] + widths[level[-1]] / 2))
+    lo, hi = max(spans, key=lambda s: s[1] - s[0], default=(0.0, 0.0))
+    left = (lo + hi) / 2 - width / 2
+    right = left + width
+    for level, (a, b) in zip(layout.levels, spans):
+        if b - a > width:  # a layer that cannot fit: centred
+            shift = (left + right) / 2 - (a + b) / 2
+        else:
+            shift = max(0.0, left - a) + min(0.0, right - b)
+        for v in level:
+            layout.x[v] += shift
+    start = min((layout.x[v] - widths[v] / 2 for v in layout.x), default=0.0)
+    layout.x = {v: c - start for v, c in layout.x.items()}
+
+
 def compute_layout(graph: nx.DiGraph, *, widths: Mapping[Hashable, float] | None = None,
                    gap: float = 0.25, dummy_width: float = 0.1, sweeps: int = 4,
-                   passes: int = 3) -> Layout:
+                   passes: int = 3, max_width: float | None = None) -> Layout:
     """Layers, crossing-reduced order and x coordinates of ``graph`` (see the module doc).
 
     Args:
@@ -291,6 +334,10 @@ def compute_layout(graph: nx.DiGraph, *, widths: Mapping[Hashable, float] | None
         dummy_width: the width kept free for a long edge crossing a layer.
         sweeps: barycenter sweeps (0 keeps the depth-first order).
         passes: down / up passes of the x placement.
+        max_width: keep the drawing this wide: each layer is narrowed (order and
+            least gaps kept) and shifted into one window of this width, so a deep
+            subtree slides under its neighbours instead of widening the picture (a
+            layer whose packed width exceeds it is centred).
 
     Returns:
         A :class:`Layout`.
@@ -304,6 +351,8 @@ def compute_layout(graph: nx.DiGraph, *, widths: Mapping[Hashable, float] | None
                 float(widths[n]) if widths is not None else 1.0)
             for level in layout.levels for n in level}
     _coordinates(layout, size, gap, passes)
+    if max_width is not None:
+        _fit_window(layout, size, gap, float(max_width))
     return layout
 
 

@@ -17,7 +17,8 @@ import os
 from typing import Any, Hashable, Sequence
 
 from taskgraph.errors import DataError
-from taskgraph.viz.style import INK, MUTED, TYPE_STYLE, check_target, figure, save, type_of
+from taskgraph.viz.style import INK, LARGE, MUTED, TYPE_STYLE, check_target, figure, save, \
+    type_of
 from taskgraph.vocabulary import suggest
 
 __all__ = ["plot_synapses", "plot_weight_sharing", "dfs_order"]
@@ -162,20 +163,27 @@ def plot_synapses(model: Any, path: str | os.PathLike | Any, *, samples: int = 1
 
 
 def plot_weight_sharing(model: Any, path: str | os.PathLike | Any, *,
-                        max_labels: int = 60) -> Any:
+                        max_labels: int = LARGE) -> Any:
     """Cosine similarity of the learned task embeddings, tasks in depth-first order.
 
     Blocks along the diagonal are subtrees; thin lines separate the roots' subtrees.
+    Above ``max_labels`` tasks a T × T heatmap is unreadable: the figure is then
+    :func:`~taskgraph.viz.embedding_plots.plot_embedding_links` (parent–child against
+    random pairs, per level).
 
     Args:
         model: a :class:`~taskgraph.TaskGraphModel`.
         path: the output file (.png, .svg, .pdf) or a binary file object (PNG).
-        max_labels: task names are written on the axes up to this many tasks.
+        max_labels: the most tasks drawn as a heatmap, names on the axes.
 
     Returns:
         ``path``.
     """
     check_target(path)
+    if len(model.hierarchy.task_names) > max_labels:
+        from taskgraph.viz.embedding_plots import plot_embedding_links
+
+        return plot_embedding_links(model, path)
     import matplotlib
     import numpy as np
 
@@ -191,8 +199,7 @@ def plot_weight_sharing(model: Any, path: str | os.PathLike | Any, *,
     limit = max(float(np.abs(off).max()) if off.size else 1.0, 0.05)
     limit = min(math.ceil(limit * 20) / 20, 1.0)  # a round colour-bar end
     sim = np.ma.masked_array(sim, mask=np.eye(T, dtype=bool))  # the diagonal is always 1
-    labelled = T <= max_labels
-    side = max(4.6, 0.15 * T + 2.6) if labelled else 6.4
+    side = max(4.6, 0.15 * T + 2.6)
     with figure(side + 1.0, side, layout="constrained") as fig:
         ax = fig.subplots()
         cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="#D9D9D9")
@@ -204,18 +211,13 @@ def plot_weight_sharing(model: Any, path: str | os.PathLike | Any, *,
         bar = fig.colorbar(image, ax=ax, shrink=0.7, pad=0.02)
         bar.set_label("cosine similarity (grey diagonal: a task with itself)")
         bar.outline.set_linewidth(0.4)
-        if labelled:
-            size = max(5.0, min(8.0, 220 / max(T, 1)))
-            ax.set_xticks(range(T), order, rotation=90, fontsize=size)
-            ax.set_yticks(range(T), order, fontsize=size)
-            for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
-                for label, task in zip(labels, order):
-                    label.set_color(TYPE_STYLE[type_of(h[task])]["color"])
-            ax.tick_params(length=0)
-        else:
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_xlabel(f"{T:,} tasks, depth-first order")
+        size = max(5.0, min(8.0, 220 / max(T, 1)))
+        ax.set_xticks(range(T), order, rotation=90, fontsize=size)
+        ax.set_yticks(range(T), order, fontsize=size)
+        for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+            for label, task in zip(labels, order):
+                label.set_color(TYPE_STYLE[type_of(h[task])]["color"])
+        ax.tick_params(length=0)
         roots = set(h.roots)
         starts = [i for i, t in enumerate(order) if t in roots][1:]
         if 0 < len(starts) < 100:

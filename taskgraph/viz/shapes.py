@@ -7,14 +7,17 @@ Example:
     >>> style = SynapseScale([{"kind": "gaussian", "mean": 0.5, "std": 0.1, "p": 1.0},
     ...                       {"kind": "bernoulli", "mean": 1.0, "std": 0.3, "p": 0.6}])
     >>> s = style({"kind": "bernoulli", "mean": 1.0, "std": 0.3, "p": 0.6})
-    >>> round(s["linewidth"], 2), s["dashed"], round(s["alpha"], 2)
-    (3.2, True, 0.68)
+    >>> round(s["linewidth"], 2), s["dashed"], round(s["alpha"], 2)  # the larger of the two
+    (3.2, True, 0.25)
+    >>> style.mean.label()
+    '0.51 – 0.99 (2nd–98th percentile)'
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
+from taskgraph.viz.scales import QUANTILES, RobustRange
 from taskgraph.viz.style import MUTED, TYPE_STYLE
 
 __all__ = ["SynapseScale", "shape_extra", "text_center", "add_node", "edge_path", "add_edge",
@@ -35,23 +38,45 @@ def uncertainty(row: Mapping[str, Any]) -> float:
 
 
 class SynapseScale:
-    """Maps a synapse row to an edge style: colour and width from the mean, opacity
-    from the uncertainty, dashes for bernoulli synapses (gaps grow as p falls).
+    r"""Maps a synapse row to an edge style; every encoding spreads over the values the
+    rows actually have (:class:`~taskgraph.viz.scales.RobustRange`: the 2nd to 98th
+    percentile, clipped beyond), so a model whose synapses all lie in 0.973–0.979 still
+    gets its whole colour and width range:
 
-    Means of one sign use a sequential colour map over their range; means of both signs
-    a diverging one centred on 0 (blue negative, red positive).
+    * colour: :math:`\mathbb{E}[w]` (the row's ``mean``), a sequential map over its range,
+      or a diverging one centred on 0 (blue negative, red positive) when the range
+      holds both signs;
+    * width: :math:`|\mathbb{E}[w]|`, 0.6 pt at its 2nd percentile to 3.2 pt at its 98th;
+    * opacity: the uncertainty (:func:`uncertainty`: std / :math:`|\mathbb{E}[w]|` of a
+      gaussian synapse, 1 − p of a bernoulli one), opaque at its 2nd percentile, 0.25 at
+      its 98th;
+    * dashes: bernoulli synapses, the gaps growing as p falls.
+
+    A statistic whose values are all equal gets the middle colour, a middle width and
+    the opacity ``1 - 0.8 * uncertainty``.
+
+    Args:
+        rows: synapse rows (``model.synapses()``): ``kind``, ``mean``, ``std``, ``p``.
+        quantiles: the percentiles the scales span.
     """
 
-    def __init__(self, rows: Iterable[Mapping[str, Any]]) -> None:
+    def __init__(self, rows: Iterable[Mapping[str, Any]],
+                 quantiles: tuple[float, float] = QUANTILES) -> None:
+        rows = list(rows)
         means = [float(r["mean"]) for r in rows] or [1.0]
-        self.low, self.high = min(means), max(means)
-        self.diverging = self.low < 0 < self.high
-        self.biggest = max(abs(self.low), abs(self.high), 1e-6)
-        if self.diverging:
-            self.vmin, self.vmax = -self.biggest, self.biggest
-        else:
-            pad = max(1e-3, 0.05 * (self.high - self.low))
-            self.vmin, self.vmax = self.low - pad, self.high + pad
+        self.kinds = sorted({str(r.get("kind")) for r in rows})
+        self.mean = RobustRange(means, quantiles)
+        self.magnitude = RobustRange([abs(m) for m in means], quantiles)
+        self.spread = RobustRange([uncertainty(r) for r in rows] or [0.0], quantiles)
+        self.vmin, self.vmax = self.mean.low, self.mean.high
+        self.diverging = self.vmin < 0 < self.vmax
+
+    @property
+    def spread_name(self) -> str:
+        """What the opacity shows, in words, for the kinds present."""
+        names = [n for k, n in (("gaussian", "std / |E[w]|"), ("bernoulli", "1 − p"))
+                 if k in self.kinds]
+        return " or ".join(names) or "uncertainty"
 
     def cmap(self) -> Any:
         from matplotlib.colors import LinearSegmentedColormap
@@ -63,17 +88,31 @@ class SynapseScale:
             "synapse", ["#8FB5D9", "#3B75AF", "#2A3F8F", "#5B1A72"])
 
     def norm(self) -> Any:
-        from matplotlib.colors import Normalize
+        """The colour norm: exactly ``[vmin, vmax]`` (the percentiles of the means)."""
+        from matplotlib.colors import Normalize, TwoSlopeNorm
 
-        return Normalize(self.vmin, self.vmax)
+        if self.diverging:
+            return TwoSlopeNorm(0.0, self.vmin, self.vmax)
+        if self.vmax <= self.vmin:  # a single value: a small range around it
+            pad = max(1e-3 * abs(self.vmin), 1e-6)
+            return Normalize(self.vmin - pad, self.vmax + pad, clip=True)
+        return Normalize(self.vmin, self.vmax, clip=True)
 
     def width(self, mean: float) -> float:
-        return _MIN_LW + (_MAX_LW - _MIN_LW) * min(abs(mean) / self.biggest, 1.0)
+        """Line width (points) for a synapse of mean ``mean``."""
+        return _MIN_LW + (_MAX_LW - _MIN_LW) * self.magnitude.fraction(abs(float(mean)))
+
+    def alpha(self, row: Mapping[str, Any]) -> float:
+        """Opacity for a synapse row (see the class docstring)."""
+        u = uncertainty(row)
+        if self.spread.span <= 0:
+            return 1.0 - 0.8 * u
+        return 1.0 - 0.75 * self.spread.fraction(u)
 
     def __call__(self, row: Mapping[str, Any]) -> dict[str, Any]:
         mean = float(row["mean"])
         gap = 1.0 - float(row.get("p", 1.0))
-        out = {"linewidth": self.width(mean), "alpha": 1.0 - 0.8 * uncertainty(row),
+        out = {"linewidth": self.width(mean), "alpha": self.alpha(row),
                "dashed": row.get("kind") == "bernoulli", "dashes": (3.0, 1.0 + 8.0 * gap),
                "color": None}
         try:

@@ -22,8 +22,12 @@ from typing import Any, Iterator
 
 from taskgraph.hierarchy.specs import TaskSpec
 
-__all__ = ["TYPE_STYLE", "PALETTE", "INK", "MUTED", "RC", "wrap_label", "detail_line",
+__all__ = ["TYPE_STYLE", "PALETTE", "INK", "MUTED", "RC", "LARGE", "wrap_label", "detail_line",
            "check_format", "check_target", "figure", "save", "type_of", "require_matplotlib"]
+
+#: A hierarchy with more tasks than this is *large*: its pictures summarize (an overview
+#: of the top levels, per-level panels, the outlying synapses) instead of listing tasks.
+LARGE = 60
 
 INK = "#222222"     # text and axes
 MUTED = "#777777"   # secondary text, collapsed boxes

@@ -117,6 +117,6 @@ def test_wordnet_sized_subtree_is_fast(tmp_path):
 
 def test_large_generated_hierarchy_draws_collapsed(tmp_path):
     h = tree_hierarchy(800, seed=3, window=50)
-    drawing = draw(h, tmp_path / "big.svg", max_nodes=80)
+    drawing = draw(h, tmp_path / "big.svg", max_nodes=80, overview=False)
     assert len(drawing.view) <= 80 and drawing.view.graph["collapsed"]
     assert (tmp_path / "big.svg").stat().st_size > 0
