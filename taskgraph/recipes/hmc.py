@@ -10,10 +10,17 @@ AU(PRC)-bar on the validation split only; the test split is scored once, at the 
 Training is :func:`taskgraph.fit`, configured; ``taskgraph demo`` and
 ``benchmarks/hmc.py`` both run this.
 
-Per-data-set tuning happens only through :data:`HMC_SEARCH`, an automatic search on
-the validation split (``train_hmc(..., search=True)``): every candidate is trained on
-train with early stopping on valid, the one with the best valid AU(PRC)-bar wins (ties:
-the earlier candidate), and only that one is refitted and scored on test.
+The training budget is set by convergence (:mod:`taskgraph.recipes.budget`): up to
+400 epochs, early stopping after 12 without a better valid score, and the learning rate
+lowered on every plateau; the refit on train + valid replays the valid phase's rates
+epoch by epoch.
+
+Per-data-set tuning happens only on the validation split: ``search=True`` tries the
+candidates of :data:`HMC_SEARCH`, ``search="optuna"`` runs the automatic search of
+:mod:`taskgraph.recipes.search` over :data:`~taskgraph.recipes.search.HMC_SPACE` under
+``search_budget``. Every candidate is trained on train with early stopping on valid, the
+one with the best valid AU(PRC)-bar wins (ties: the earlier candidate), and only that one
+is refitted and scored on test.
 
 Example:
     >>> from taskgraph.datasets.hmc import load_hmc
@@ -27,7 +34,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -35,11 +42,13 @@ import torch
 import taskgraph as tg
 from taskgraph.metrics.hierarchical import auprc_bar, coherence_violation_rate
 from taskgraph.model.batches import predict_loader
+from taskgraph.recipes.budget import PlateauLR, ReplayLR, check_train_config
+from taskgraph.recipes.search import check_search
 from taskgraph.train import Callback, EarlyStopping, TaskDataset, TrainingState, make_loader
 from taskgraph.train.state import seed_everything
 
 __all__ = ["HMC_CONFIG", "HMC_SEARCH", "HMCResult", "train_hmc", "merge_config",
-           "predict_matrix"]
+           "predict_matrix", "base_config", "best_valid"]
 
 #: The one default configuration (compile options and training settings).
 HMC_CONFIG: dict[str, Any] = {
@@ -47,8 +56,9 @@ HMC_CONFIG: dict[str, Any] = {
               "encoder_spec": {"hidden": [512, 512], "dropout": 0.7, "activation": "relu"},
               "synapse": {"kind": "gaussian", "mean": 1.0, "std": 0.1, "prior_std": 1.0},
               "coherent": True, "projection_rank": "full"},
-    "train": {"epochs": 60, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-5,
-              "patience": 8, "kl_weight": 1.0, "ema": 0.995},
+    "train": {"epochs": 400, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-5,
+              "patience": 12, "lr_patience": 3, "lr_factor": 0.3, "min_lr": 1e-5,
+              "kl_weight": 1.0, "ema": 0.995},
 }
 
 #: The automatic search on valid: each candidate is a change to :data:`HMC_CONFIG`
@@ -73,9 +83,12 @@ class HMCResult:
     of training behind ``model`` (the best epoch on valid, which is also the refit's
     length); both histories' ``best_epoch`` equals it. ``trials`` has one entry per
     candidate tried on valid (its changes to :data:`HMC_CONFIG`, valid AU(PRC)-bar, best
-    epoch, seconds); ``config`` is the full configuration of the model that was scored.
-    ``violations``: (test example, edge) pairs where a child is more probable than its
-    parent.
+    epoch, seconds, learning-rate drops; with ``search="optuna"`` also the trial's number,
+    sampled parameters, state and per-epoch curve); ``config`` is the full configuration
+    of the model that was scored. ``violations``: (test example, edge) pairs where a child
+    is more probable than its parent. ``lr_drops``: the chosen candidate's valid phase's
+    ``(epoch, new rates)`` drops; ``lrs``: the rates of every epoch behind ``model`` (the
+    refit's replay the valid phase's first ``epochs``).
     """
 
     model: Any
@@ -89,6 +102,17 @@ class HMCResult:
     valid_history: Any = None
     epochs: int = 0
     refit: bool = False
+    lr_drops: list = field(default_factory=list)
+    lrs: list = field(default_factory=list)
+
+
+class _Phase(NamedTuple):
+    """One training run: the model (eval mode), its history and its per-epoch rates."""
+
+    model: Any
+    history: Any
+    lrs: list
+    drops: list
 
 
 @torch.no_grad()
@@ -177,10 +201,14 @@ def _progress(progress: bool, desc: str, total: int) -> Any:
 
 
 def _train(data: Any, cfg: dict, seed: int, X: np.ndarray, Y: np.ndarray, *, epochs: int,
-           bar: Any, device: Any = None, valid: bool = False) -> tuple[Any, Any]:
+           bar: Any, device: Any = None, valid: bool = False,
+           replay: Sequence[Sequence[float]] | None = None,
+           callbacks: Sequence[Callback] = ()) -> _Phase:
     """A fresh model trained with :func:`taskgraph.fit` on ``(X, Y)`` for up to
-    ``epochs`` epochs (with ``valid``: early stopping on valid AU(PRC)-bar, the best
-    epoch's weights); the model (eval mode) and its history."""
+    ``epochs`` epochs. With ``valid``: early stopping on valid AU(PRC)-bar (the best
+    epoch's weights) and the plateau schedule of :mod:`~taskgraph.recipes.budget`; with
+    ``replay``: those recorded rates, epoch by epoch. ``callbacks`` run after the
+    recipe's own."""
     model_cfg, train_cfg = dict(cfg["model"]), cfg["train"]
     zero = bool(model_cfg.pop("zero_messages", False))  # the ablations' control
     seed_everything(seed)  # the initial weights depend on the seed only
@@ -191,6 +219,14 @@ def _train(data: Any, cfg: dict, seed: int, X: np.ndarray, Y: np.ndarray, *, epo
     loader = make_loader(TaskDataset(X, Y, data.hierarchy), batch_size=train_cfg["batch_size"],
                          seed=seed)
     validation: dict[str, Any] = {}
+    own: list[Callback] = [_EpochSeeds(seed, loader)]
+    if replay is not None:
+        own.append(ReplayLR(replay))
+    # with valid: lowers the rate on plateaus; else it only records the rates
+    schedule = PlateauLR("val_auprc_bar", patience=train_cfg["lr_patience"],
+                         factor=train_cfg["lr_factor"] if valid else 1.0,
+                         min_lr=train_cfg["min_lr"])
+    own += [schedule, _Bar(bar)]
     if valid:
         validation = {
             "val_loader": make_loader(TaskDataset(data.valid.X, data.valid.Y, data.hierarchy),
@@ -201,8 +237,42 @@ def _train(data: Any, cfg: dict, seed: int, X: np.ndarray, Y: np.ndarray, *, epo
                      weight_decay=train_cfg["weight_decay"], kl_weight=train_cfg["kl_weight"],
                      weight_average=train_cfg.get("ema") or None,
                      val_metrics=False, progress=False, seed=seed,
-                     callbacks=[_EpochSeeds(seed, loader), _Bar(bar)], **validation)
-    return model.eval(), history
+                     callbacks=own + list(callbacks), **validation)
+    return _Phase(model.eval(), history, schedule.lrs, schedule.drops)
+
+
+def _valid_phase(data: Any, cfg: dict, seed: int, *, desc: str, progress: bool,
+                 device: Any = None, callbacks: Sequence[Callback] = ()) -> _Phase:
+    """One candidate's valid phase: trained on train, early stopping on valid."""
+    with _progress(progress, desc, cfg["train"]["epochs"]) as bar:
+        return _train(data, cfg, seed, data.train.X, data.train.Y,
+                      epochs=cfg["train"]["epochs"], bar=bar, device=device, valid=True,
+                      callbacks=callbacks)
+
+
+def best_valid(history: Any) -> float:
+    """The valid AU(PRC)-bar of a valid phase's best epoch."""
+    return history.records[history.best_epoch - 1]["val_auprc_bar"]
+
+
+def base_config(overrides: dict[str, Any] | None, train_overrides: dict[str, Any] | None,
+                epochs: int | None = None, *, who: str = "train_hmc") -> dict[str, Any]:
+    """:data:`HMC_CONFIG` with ``overrides`` (model) and ``train_overrides`` applied, the
+    epoch ceiling set to ``epochs`` when given, and the training settings checked.
+
+    Raises:
+        ArgumentError: a training setting out of range.
+
+    Example:
+        >>> base_config(None, {"lr": 0.01}, 5)["train"]["epochs"]
+        5
+    """
+    base = {"model": merge_config(HMC_CONFIG["model"], overrides),
+            "train": merge_config(HMC_CONFIG["train"], train_overrides)}
+    if epochs is not None:
+        base["train"]["epochs"] = epochs
+    check_train_config(base["train"], who=who)
+    return base
 
 
 def _violations(model: Any, P: np.ndarray) -> int:
@@ -215,8 +285,9 @@ def _violations(model: Any, P: np.ndarray) -> int:
 def train_hmc(data: Any, *, seed: int = 0, epochs: int | None = None, progress: bool = True,
               overrides: dict[str, Any] | None = None, train_overrides: dict[str, Any] | None = None,
               samples: int = 0, refit: bool = False,
-              search: bool | Sequence[dict[str, Any]] = False,
-              device: Any = None) -> HMCResult:
+              search: bool | str | Sequence[dict[str, Any]] = False,
+              search_budget: Mapping[str, Any] | None = None,
+              device: Any = None, callbacks: Sequence[Callback] = ()) -> HMCResult:
     """Train the default model on preprocessed :class:`~taskgraph.datasets.hmc.HMCData`.
 
     Args:
@@ -226,8 +297,9 @@ def train_hmc(data: Any, *, seed: int = 0, epochs: int | None = None, progress: 
             (with ``seed + epoch``), and the data order, dropout and test draws follow
             from it; the same seed on the same machine gives bit-identical weights and
             scores.
-        epochs: cap on epochs (default: the recipe's, with early stopping on valid).
-        progress: one progress bar per phase, labelled and with the epoch cap as its
+        epochs: ceiling on the valid phase's epochs (default: the recipe's 400, with early
+            stopping and the plateau schedule on valid).
+        progress: one progress bar per phase, labelled and with the epoch ceiling as its
             total ("NAME: valid phase", then "NAME: refit on train+valid").
         overrides / train_overrides: changes to ``HMC_CONFIG["model"]`` / ``["train"]``
             (the benchmark's ablations), applied under every search candidate;
@@ -235,49 +307,75 @@ def train_hmc(data: Any, *, seed: int = 0, epochs: int | None = None, progress: 
             (the "messages zeroed, everything else kept" control).
         samples: MC samples for the test predictions (0: mean synapses).
         refit: after choosing the epoch count on valid, train a fresh model on train +
-            valid for that many epochs and score it (C-HMCNN's protocol); the reported
-            ``valid_auprc`` stays the one measured before refitting, ``history`` is the
-            refit's and ``valid_history`` the validation phase's.
+            valid for that many epochs, replaying the valid phase's learning rates epoch
+            by epoch, and score it (C-HMCNN's protocol); the reported ``valid_auprc``
+            stays the one measured before refitting, ``history`` is the refit's and
+            ``valid_history`` the validation phase's.
         search: :obj:`True` to try every candidate of :data:`HMC_SEARCH` on valid and
-            keep the best, or a sequence of candidates of that form; :obj:`False`
-            (default) trains the default configuration only.
+            keep the best, a sequence of candidates of that form, or ``"optuna"`` for the
+            automatic search (:func:`~taskgraph.recipes.search.search_hmc`, needs
+            ``pip install "taskgraph[search]"``); :obj:`False` (default) trains the
+            default configuration only.
+        search_budget: with ``search="optuna"``: ``{"n_trials": ..., "timeout": ...}``
+            (seconds; default :data:`~taskgraph.recipes.search.DEFAULT_BUDGET`).
         device: where the models train (default: the CPU); they are built on the CPU,
             under the seed, then moved.
+        callbacks: :class:`~taskgraph.train.Callback` objects passed to every run's
+            ``fit`` (each candidate or trial, then the refit), after the recipe's own.
+
+    Raises:
+        ArgumentError: a bad ``search`` / ``search_budget`` or training setting.
     """
-    base = {"model": merge_config(HMC_CONFIG["model"], overrides),
-            "train": merge_config(HMC_CONFIG["train"], train_overrides)}
-    if epochs is not None:
-        base["train"]["epochs"] = epochs
-    candidates = list(HMC_SEARCH if search is True else search or [{}])
+    check_search(search, search_budget)
+    base = base_config(overrides, train_overrides, epochs)
     tic = time.perf_counter()
-    trials: list[dict] = []
-    best: tuple[Any, ...] | None = None
-    for i, candidate in enumerate(candidates):
-        cfg = merge_config(base, candidate)
-        start = time.perf_counter()
-        desc = f"{data.name}: valid phase" + (f" {i + 1}/{len(candidates)}"
-                                              if len(candidates) > 1 else "")
-        with _progress(progress, desc, cfg["train"]["epochs"]) as bar:
-            model, history = _train(data, cfg, seed, data.train.X, data.train.Y,
-                                    epochs=cfg["train"]["epochs"], bar=bar, device=device,
-                                    valid=True)
-        epoch = history.best_epoch
-        score = history.records[epoch - 1]["val_auprc_bar"]
-        trials.append({"candidate": candidate, "valid_auprc": score, "epoch": epoch,
-                       "seconds": time.perf_counter() - start})
-        if best is None or score > best[2]:
-            best = (model, history, score, epoch, cfg)
-    model, valid_history, score, epoch, cfg = best
-    history = valid_history
+    if search == "optuna":
+        from taskgraph.recipes.search import DEFAULT_BUDGET, search_hmc
+
+        budget = dict(DEFAULT_BUDGET if search_budget is None else search_budget)
+        found = search_hmc(data, seed=seed, overrides=base["model"],
+                           train_overrides=base["train"], progress=progress, device=device,
+                           callbacks=callbacks, **budget)
+        phase, cfg, trials = found.phase, found.config, found.records
+    else:
+        phase, cfg, trials = _try_candidates(data, base, seed, search, progress=progress,
+                                             device=device, callbacks=callbacks)
+    model, valid_history = phase.model, phase.history
+    epoch, score = valid_history.best_epoch, best_valid(valid_history)
+    history, lrs = valid_history, phase.lrs[:epoch]
     if refit:  # C-HMCNN's protocol: retrain on train + valid for the epochs chosen on valid
         X = np.concatenate([data.train.X, data.valid.X])
         Y = np.concatenate([data.train.Y, data.valid.Y])
         with _progress(progress, f"{data.name}: refit on train+valid", epoch) as bar:
-            model, history = _train(data, cfg, seed, X, Y, epochs=epoch, bar=bar,
-                                    device=device)
+            model, history, lrs, _ = _train(data, cfg, seed, X, Y, epochs=epoch, bar=bar,
+                                            device=device, replay=phase.lrs[:epoch],
+                                            callbacks=callbacks)
         history.best_epoch = epoch  # the model is the last epoch's
     torch.manual_seed(seed)  # the test draws (samples > 0) depend on the seed only
     P = predict_matrix(model, data.test.X, samples=samples)
     return HMCResult(model, history, score, auprc_bar(data.test.Y, P, exclude=_roots(data)),
                      _violations(model, P), time.perf_counter() - tic, cfg, trials,
-                     valid_history=valid_history, epochs=epoch, refit=refit)
+                     valid_history=valid_history, epochs=epoch, refit=refit,
+                     lr_drops=phase.drops, lrs=lrs)
+
+
+def _try_candidates(data: Any, base: dict, seed: int, search: Any, *, progress: bool,
+                    device: Any, callbacks: Sequence[Callback]) -> tuple[_Phase, dict, list]:
+    """Every candidate's valid phase; the best one's phase and config, and the records."""
+    candidates = list(HMC_SEARCH if search is True else search or [{}])
+    trials: list[dict] = []
+    best: tuple[_Phase, float, dict] | None = None
+    for i, candidate in enumerate(candidates):
+        cfg = merge_config(base, candidate)
+        start = time.perf_counter()
+        desc = f"{data.name}: valid phase" + (f" {i + 1}/{len(candidates)}"
+                                              if len(candidates) > 1 else "")
+        phase = _valid_phase(data, cfg, seed, desc=desc, progress=progress, device=device,
+                             callbacks=callbacks)
+        score = best_valid(phase.history)
+        trials.append({"candidate": candidate, "valid_auprc": score,
+                       "epoch": phase.history.best_epoch, "lr_drops": phase.drops,
+                       "seconds": time.perf_counter() - start})
+        if best is None or score > best[1]:
+            best = (phase, score, cfg)
+    return best[0], best[2], trials
