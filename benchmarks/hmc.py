@@ -44,7 +44,7 @@ from taskgraph.recipes.hmc import HMC_SEARCH, predict_matrix, train_hmc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from published import PUBLISHED  # noqa: E402
+from published import BEST, PUBLISHED  # noqa: E402
 
 ABLATIONS = {
     "no message passing": {"rounds": 0},
@@ -95,7 +95,8 @@ def candidate_label(index: int) -> str:
 
 
 def run_dataset(name: str, root: str, seeds: Sequence[int], *, ablations: bool,
-                calibration: bool, epochs: int | None, refit: bool, search: bool,
+                calibration: bool, epochs: int | None, refit: bool, search: str | None,
+                search_budget: dict | None = None,
                 on_seed: Callable[[dict], None] = lambda row: None) -> dict:
     data = load_hmc(name, root).preprocessed()
     row: dict = {"name": name, "labels": len(data.eval_columns), "scores": [], "violations": 0,
@@ -104,13 +105,21 @@ def run_dataset(name: str, root: str, seeds: Sequence[int], *, ablations: bool,
                  "ece_mc": [], "ece_det": [], "chosen": [], "trials": []}
     for seed in seeds:
         result = train_hmc(data, seed=seed, epochs=epochs, progress=False, refit=refit,
-                           search=search)
-        chosen = max(range(len(result.trials)), key=lambda i: result.trials[i]["valid_auprc"])
-        row["chosen"].append(candidate_label(chosen))
+                           search="optuna" if search == "optuna" else bool(search),
+                           search_budget=search_budget if search == "optuna" else None)
+        done = [i for i, t in enumerate(result.trials)
+                if t.get("state", "complete") == "complete"]
+        chosen = max(done, key=lambda i: result.trials[i]["valid_auprc"])
+        row["chosen"].append(candidate_label(chosen) if search != "optuna" else
+                             f"trial {result.trials[chosen]['number']} "
+                             f"{result.trials[chosen]['params']}")
         row["trials"].append([t["valid_auprc"] for t in result.trials])
         for i, trial in enumerate(result.trials):
-            print(f"  {name} seed {seed} candidate {candidate_label(i)}: valid "
-                  f"{trial['valid_auprc']:.4f} at epoch {trial['epoch']}", flush=True)
+            score = trial["valid_auprc"]
+            print(f"  {name} seed {seed} candidate {candidate_label(i)}"
+                  f"{' (' + trial['state'] + ')' if 'state' in trial else ''}: valid "
+                  f"{'—' if score is None else f'{score:.4f}'} at epoch {trial['epoch']}",
+                  flush=True)
         row["scores"].append(result.test_auprc)
         row["violations"] += result.violations
         row["seconds"].append(result.seconds)
@@ -142,7 +151,7 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
         f"`python benchmarks/hmc.py --datasets {args.datasets} "
         f"{'--seed-list ' + args.seed_list if args.seed_list else '--seeds ' + str(args.seeds)}"
         f"{' --ablations' if args.ablations else ''}{' --calibration' if args.calibration else ''}"
-        f"{' --no-refit' if not args.refit else ''}{' --search' if args.search else ''}"
+        f"{' --no-refit' if not args.refit else ''}{' --search' if args.search == 'candidates' else ''}{' --search optuna' if args.search == 'optuna' else ''}"
         f"{f' --epochs {args.epochs}' if args.epochs else ''}`", "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, torch {torch.__version__} "
@@ -151,21 +160,32 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
         f"benchmarks/published.py (DESIGN.md §5)."
         + (" Search candidates (`taskgraph.recipes.hmc.HMC_SEARCH`): " + "; ".join(
             f"{candidate_label(i)} {c or 'the default'}" for i, c in enumerate(HMC_SEARCH))
-           + "." if args.search else ""), "",
-        "| data set | labels | taskgraph | C-HMCNN | HMCN-F | beats best published | "
-        "coherence violations | epochs (valid) | chosen on valid | wall time per seed |",
-        "|---|---:|---:|---:|---:|:---:|---:|---:|---:|---:|"]
+           + "." if args.search == "candidates" else "")
+        + (f" Optuna search: up to {args.search_trials} trials or {args.search_timeout:.0f} s "
+           "per data set and seed." if args.search == "optuna" else ""), "",
+        "| data set | labels | taskgraph | C-HMCNN | HMCN-F | DHN | best published | "
+        "at or above best | coherence violations | epochs (valid) | chosen on valid | "
+        "wall time per seed |",
+        "|---|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|"]
     for r in rows:
         pub = PUBLISHED.get(r["name"], {})
-        best = max(pub.values()) if pub else None
+        best = BEST.get(r["name"], max(pub.values()) if pub else None)
         mean = float(np.mean(r["scores"]))
         beats = "—" if best is None else ("yes" if mean >= best else "no")
         lines.append(
             f"| {r['name']} | {r['labels']} | {mean_std(r['scores'])} | "
-            f"{pub.get('C-HMCNN', '—')} | {pub.get('HMCN-F', '—')} | {beats} | "
+            f"{pub.get('C-HMCNN', '—')} | {pub.get('HMCN-F', '—')} | {pub.get('DHN', '—')} | "
+            f"{'—' if best is None else best} | {beats} | "
             f"{r['violations']} | {', '.join(map(str, r['epochs']))} | "
             f"{', '.join(r['chosen'])} | {np.mean(r['seconds']):.0f} s |")
-    if args.search:
+    if args.search == "optuna":
+        lines += ["", "## The Optuna search on valid (per seed: trials with a valid score, "
+                  "the best valid AU(PRC)-bar; the chosen trial is in the table above)", ""]
+        for r in rows:
+            lines.append(f"- {r['name']}: " + "; ".join(
+                f"{sum(v is not None for v in t)} trials, best {max(v for v in t if v is not None):.4f}"
+                for t in r["trials"]))
+    elif args.search:
         lines += ["", "## The search on valid (valid AU(PRC)-bar of each candidate, per seed)",
                   "", "| data set | " + " | ".join(
                       candidate_label(i) for i in range(len(HMC_SEARCH))) + " |",
@@ -208,8 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="cap on epochs")
     parser.add_argument("--no-refit", dest="refit", action="store_false",
                         help="score the train-only model instead of refitting on train+valid")
-    parser.add_argument("--search", action="store_true",
-                        help="choose among taskgraph.recipes.hmc.HMC_SEARCH on valid per data set")
+    parser.add_argument("--search", nargs="?", const="candidates", default=None,
+                        choices=["candidates", "optuna"],
+                        help="choose on valid per data set: among "
+                             "taskgraph.recipes.hmc.HMC_SEARCH (bare --search), or by the "
+                             "Optuna search over taskgraph.recipes.search.HMC_SPACE")
+    parser.add_argument("--search-trials", type=int, default=30,
+                        help="--search optuna: trials per data set and seed")
+    parser.add_argument("--search-timeout", type=float, default=3600.0,
+                        help="--search optuna: seconds per data set and seed")
     parser.add_argument("--ablations", action="store_true")
     parser.add_argument("--calibration", action="store_true")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
@@ -237,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(run_dataset(name, args.root, seeds, ablations=args.ablations,
                                     calibration=args.calibration, epochs=args.epochs,
                                     refit=args.refit, search=args.search,
+                                    search_budget={"n_trials": args.search_trials,
+                                                   "timeout": args.search_timeout},
                                     on_seed=lambda row: write(rows + [row])))
             text = write(rows)
     print(text)
