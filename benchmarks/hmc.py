@@ -52,6 +52,9 @@ ABLATIONS = {
     "fixed synapses": {"synapse": {"kind": "fixed", "mean": 1.0}},
     "no coherence": {"coherent": False},
 }
+#: More variants, run only when named with ``--variants``.
+VARIANTS = {**ABLATIONS,
+            "stochastic dense layers": {"stochastic": {"heads": True, "projections": True}}}
 DEFAULT_ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "hmc")
 
 
@@ -94,14 +97,16 @@ def candidate_label(index: int) -> str:
     return f"#{index}"
 
 
-def run_dataset(name: str, root: str, seeds: Sequence[int], *, ablations: bool,
+def run_dataset(name: str, root: str, seeds: Sequence[int], *, ablations: bool | Sequence[str],
                 calibration: bool, epochs: int | None, refit: bool, search: str | None,
                 search_budget: dict | None = None,
                 on_seed: Callable[[dict], None] = lambda row: None) -> dict:
     data = load_hmc(name, root).preprocessed()
+    chosen_variants = ({k: VARIANTS[k] for k in ablations}
+                       if ablations and not isinstance(ablations, bool) else ABLATIONS)
     row: dict = {"name": name, "labels": len(data.eval_columns), "scores": [], "violations": 0,
-                 "seconds": [], "epochs": [], "ablations": {k: [] for k in ABLATIONS},
-                 "rare": [], "rare_ablations": {k: [] for k in ABLATIONS},
+                 "seconds": [], "epochs": [], "ablations": {k: [] for k in chosen_variants},
+                 "rare": [], "rare_ablations": {k: [] for k in chosen_variants},
                  "ece_mc": [], "ece_det": [], "chosen": [], "trials": []}
     for seed in seeds:
         result = train_hmc(data, seed=seed, epochs=epochs, progress=False, refit=refit,
@@ -133,7 +138,7 @@ def run_dataset(name: str, root: str, seeds: Sequence[int], *, ablations: bool,
             row["ece_mc"].append(per_label_ece(result.model, data, 32))
             row["ece_det"].append(per_label_ece(result.model, data, 0))
         if ablations:
-            for label, override in ABLATIONS.items():
+            for label, override in chosen_variants.items():
                 ab = train_hmc(data, seed=seed, epochs=epochs, progress=False, refit=refit,
                                overrides=override)
                 row["ablations"][label].append(ab.test_auprc)
@@ -150,7 +155,7 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
         "# HMC benchmark", "",
         f"`python benchmarks/hmc.py --datasets {args.datasets} "
         f"{'--seed-list ' + args.seed_list if args.seed_list else '--seeds ' + str(args.seeds)}"
-        f"{' --ablations' if args.ablations else ''}{' --calibration' if args.calibration else ''}"
+        f"{' --ablations' if args.ablations else ''}{f' --variants {chr(34)}{args.variants}{chr(34)}' if args.variants else ''}{' --calibration' if args.calibration else ''}"
         f"{' --no-refit' if not args.refit else ''}{' --search' if args.search == 'candidates' else ''}{' --search optuna' if args.search == 'optuna' else ''}"
         f"{f' --epochs {args.epochs}' if args.epochs else ''}`", "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
@@ -195,19 +200,20 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
                 ", ".join(f"{t[i]:.4f}" for t in r["trials"]) for i in range(len(HMC_SEARCH)))
                 + " |")
     if args.ablations:
+        names = list(rows[0]["ablations"]) if rows else list(ABLATIONS)
         lines += ["", "## Ablations (same seeds, test AU(PRC)-bar)", "",
-                  "| data set | full model | " + " | ".join(ABLATIONS) + " |",
-                  "|---|---:|" + "---:|" * len(ABLATIONS)]
+                  "| data set | full model | " + " | ".join(names) + " |",
+                  "|---|---:|" + "---:|" * len(names)]
         for r in rows:
             lines.append(f"| {r['name']} | {mean_std(r['scores'])} | " + " | ".join(
-                mean_std(r["ablations"][k]) for k in ABLATIONS) + " |")
+                mean_std(r["ablations"][k]) for k in names) + " |")
         lines += ["", "## Ablations on the rarest third of labels (fewest training positives; "
                   "test AU(PRC)-bar over those labels)", "",
-                  "| data set | full model | " + " | ".join(ABLATIONS) + " |",
-                  "|---|---:|" + "---:|" * len(ABLATIONS)]
+                  "| data set | full model | " + " | ".join(names) + " |",
+                  "|---|---:|" + "---:|" * len(names)]
         for r in rows:
             lines.append(f"| {r['name']} | {mean_std(r['rare'])} | " + " | ".join(
-                mean_std(r["rare_ablations"][k]) for k in ABLATIONS) + " |")
+                mean_std(r["rare_ablations"][k]) for k in names) + " |")
     if args.calibration:
         lines += ["", "## Calibration (mean per-label ECE on test, 15 bins; lower is better)", "",
                   "| data set | deterministic synapses (means) | MC, samples=32 |",
@@ -237,7 +243,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="--search optuna: trials per data set and seed")
     parser.add_argument("--search-timeout", type=float, default=3600.0,
                         help="--search optuna: seconds per data set and seed")
-    parser.add_argument("--ablations", action="store_true")
+    parser.add_argument("--ablations", action="store_true",
+                        help="also train the ablations (" + ", ".join(ABLATIONS) + ")")
+    parser.add_argument("--variants", default=None,
+                        help="with --ablations: comma-separated variants to run instead, "
+                             "from: " + ", ".join(VARIANTS))
     parser.add_argument("--calibration", action="store_true")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                       "hmc.md"))
@@ -258,10 +268,18 @@ def main(argv: list[str] | None = None) -> int:
             fh.write(text)
         return text
 
+    wanted: bool | list[str] = args.ablations
+    if args.ablations and args.variants:
+        wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
+        unknown = [v for v in wanted if v not in VARIANTS]
+        if unknown:
+            print(f"--variants: unknown {', '.join(map(repr, unknown))}; choose from "
+                  + ", ".join(VARIANTS), file=sys.stderr)
+            return 2
     text = ""
     for name in (n.strip() for n in args.datasets.split(",")):
         if name:
-            rows.append(run_dataset(name, args.root, seeds, ablations=args.ablations,
+            rows.append(run_dataset(name, args.root, seeds, ablations=wanted,
                                     calibration=args.calibration, epochs=args.epochs,
                                     refit=args.refit, search=args.search,
                                     search_budget={"n_trials": args.search_trials,
