@@ -26,10 +26,15 @@ class NaiveTaskGraph(nn.Module):
 
     .. math::
         H^0_t = W_t z + b_t + e_t, \quad
-        H^{l+1}_t = \mathrm{LN}\Big(H^l_t + \mathrm{GELU}\big(\sum_{dir}
-        \tfrac{1}{|N_{dir}(t)|} \sum_{s \in N_{dir}(t)} w_{st}\, M^l_{dir} H^l_s\big)\Big)
+        H^{l+1}_t = H^l_t + \mathrm{GELU}\Big(\sum_{dir}
+        \tfrac{1}{|N_{dir}(t)|} \sum_{s \in N_{dir}(t)} w_{st}\,
+        \big(M^l_{dir} \mathrm{LN}(H^l_s) + c^l_{dir}\big)\Big)
 
-    with per-example gaussian synapses :math:`w = \mu + \mathrm{softplus}(\rho)\,\epsilon`.
+    (``norm="source"``, the default model), or with ``norm="residual"`` (models saved
+    before the normalization moved to what is sent)
+    :math:`H^{l+1}_t = \mathrm{LN}(H^l_t + \mathrm{GELU}(\sum_{dir} \dots M^l_{dir} H^l_s
+    \dots))`, with per-example gaussian synapses
+    :math:`w = \mu + \mathrm{softplus}(\rho)\,\epsilon`.
     Operations shared by all tasks (the message transform, GELU, LayerNorm) run once on
     the stacked ``(B, T, F)`` tensor, and per-task tensors are taken with ``unbind``
     (whose backward is one ``stack``), so that the loops cost what they must and no more.
@@ -38,9 +43,12 @@ class NaiveTaskGraph(nn.Module):
     def __init__(self, num_tasks: int, edges: list[tuple[int, int]], *, in_features: int,
                  hidden: int, task_dim: int, rounds: int,
                  directions: tuple[str, ...] = ("down", "up"), syn_mean: float = 1.0,
-                 syn_std: float = 0.1, prior_std: float = 1.0) -> None:
+                 syn_std: float = 0.1, prior_std: float = 1.0, norm: str = "source") -> None:
         super().__init__()
+        if norm not in ("source", "residual"):
+            raise ValueError(f"norm must be 'source' or 'residual', got {norm!r}")
         T, E, D = num_tasks, len(edges), len(directions)
+        self.norm = norm
         self.num_tasks, self.num_edges = T, E
         self.directions, self.rounds = tuple(directions), rounds
         self.encoder = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU())
@@ -70,6 +78,9 @@ class NaiveTaskGraph(nn.Module):
         if (len(groups) != 1 or groups[0].kind != "binary"
                 or list(groups[0].tasks) != list(range(self.num_tasks))):
             raise ValueError("NaiveTaskGraph mirrors models of binary tasks only")
+        if model.gnn is not None and model.config.message_norm != self.norm:
+            raise ValueError(f"the model normalizes at {model.config.message_norm!r}, "
+                             f"this baseline at {self.norm!r}")
         self.encoder[0].load_state_dict(model.encoder.layers[0].state_dict())
         for t in range(self.num_tasks):
             self.proj[t].weight.copy_(model.projections.weight[t].T)
@@ -100,8 +111,9 @@ class NaiveTaskGraph(nn.Module):
         zero = h.new_zeros(B, width)
         for r in range(self.rounds):
             total: list[Tensor | None] = [None] * self.num_tasks
+            sent = self.norms[r](h) if self.norm == "source" else h  # (B, T, F)
             for k, d in enumerate(self.directions):
-                msg = self.lins[r][d](h).unbind(1)  # T x (B, F)
+                msg = self.lins[r][d](sent).unbind(1)  # T x (B, F)
                 for t in range(self.num_tasks):
                     parts = [w_cols[col].unsqueeze(1) * msg[s] for col, s in self.inbox[k][t]]
                     if not parts:
@@ -109,7 +121,9 @@ class NaiveTaskGraph(nn.Module):
                     mean = parts[0] if len(parts) == 1 else torch.stack(parts).mean(0)
                     total[t] = mean if total[t] is None else total[t] + mean
             agg = torch.stack([zero if a is None else a for a in total], 1)  # (B, T, F)
-            h = self.norms[r](h + F.gelu(agg))
+            h = h + F.gelu(agg)
+            if self.norm == "residual":
+                h = self.norms[r](h)
         hs = h.unbind(1)
         return torch.cat([self.heads[t](hs[t]) for t in range(self.num_tasks)], 1)  # (B, T)
 
@@ -120,7 +134,10 @@ class NaiveTaskGraph(nn.Module):
                 - 0.5).sum()
 
     def loss(self, logits: Tensor, targets: Tensor, *, dataset_size: int) -> Tensor:
-        return F.binary_cross_entropy_with_logits(logits, targets) + self.kl() / dataset_size
+        """taskgraph's objective with every label known and unit task weights:
+        ``(sum_b sum_t BCE_bt / B + KL / N) / T``, i.e. the mean BCE + KL / (N T)."""
+        return (F.binary_cross_entropy_with_logits(logits, targets)
+                + self.kl() / (dataset_size * self.num_tasks))
 
 
 

@@ -5,7 +5,10 @@ Measures, in one run:
 1. a train step (forward + backward + Adam) of a 1,000-task model at B=256 against the
    same maths written with an ``nn.ModuleList`` of per-task Linear layers and Python
    loops over tasks and edges (``NaiveTaskGraph`` in ``_baselines.py``);
-2. the FLOP rate of that step (FLOPs from ``FlopCounterMode``) against ``torch.matmul``;
+2. the FLOP rate of that step against ``torch.matmul``: FLOPs from ``FlopCounterMode``
+   with sparse-aware formulas (``_common.count_flops``): a block-sparse product counts
+   2 x nonzeros x width, each time it is computed (forward, the forward recomputed in
+   the backward, the transposed product, the sampled product of the weight gradient);
 3. the cost of message passing: the step with ``rounds=2`` against ``rounds=0``;
 4. ``predict(samples=32)`` against 32 sampled forward calls, with a CNN and an MLP
    encoder;
@@ -15,13 +18,17 @@ Times are medians over interleaved repeats after a warm-up, and every figure tha
 judged against a target is a ratio of two candidates timed back to back in one process
 (each section runs in a fresh process). Run:
 
-    python benchmarks/model_speed.py                 # 2-3 minutes on a quiet 2-core machine
-    python benchmarks/model_speed.py --quick         # about 1 minute
+    python benchmarks/model_speed.py                 # 2-3 minutes on a quiet 2-core machine,
+                                                     # 4-5 with two other busy processes
+    python benchmarks/model_speed.py --quick         # about 1 minute (2 when busy)
     python benchmarks/model_speed.py --threads 1 --out results.md --seed 0
 
 Other processes on the machine slow multi-threaded runs of many small operations far
 more than runs of a few large ones, so the ratios move with the load; the load average
-is printed, and ``--threads 1`` gives steadier figures on a busy machine.
+is printed, and ``--threads 1`` gives steadier figures on a busy machine. Like
+``taskgraph train``, the benchmark first calls ``tg.reuse_freed_memory()`` (freed
+blocks stay in the heap instead of being page-faulted in again on every step);
+``--glibc-defaults`` measures without it.
 """
 
 from __future__ import annotations
@@ -37,7 +44,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,8 +52,8 @@ from taskgraph.nn.coherence import Coherence  # noqa: E402
 
 from _baselines import NaiveTaskGraph, SmallCNN, dense_max, descendant_matrix  # noqa: E402
 from _common import (  # noqa: E402
-    Table, compare, fmt_bytes, fmt_time, hierarchy_dict, layered_dag, machine_info,
-    paired_ratio, peak_tensor_bytes, random_dag_tasks,
+    Table, compare, count_flops, fmt_bytes, fmt_time, hierarchy_dict, layered_dag,
+    machine_info, paired_ratio, peak_tensor_bytes, random_dag_tasks,
 )
 
 
@@ -61,19 +67,19 @@ class Settings:
     task_dim: int = 32
     rounds: int = 2
     step_warmup: int = 2
-    step_repeat: int = 11
+    step_repeat: int = 7
     predict_tasks: int = 100
     predict_batch: int = 64
     samples: int = 32
     predict_chunk: int = 4
     predict_warmup: int = 1
-    predict_repeat: int = 11
+    predict_repeat: int = 7
     coh_tasks: int = 4130
     coh_edges: int = 5000
     coh_layers: int = 13  # 13 layers of nodes -> longest path of 12 edges
     coh_batch: int = 256
     dense_batch: int = 8
-    coh_repeat: int = 9
+    coh_repeat: int = 7
 
 
 QUICK = Settings(step_warmup=1, step_repeat=3, predict_repeat=3, coh_repeat=3)
@@ -100,15 +106,6 @@ def naive_step_fn(model: NaiveTaskGraph, optimizer, x: Tensor, y: Tensor, datase
         model.loss(model(x), y, dataset_size=dataset_size).backward()
         optimizer.step()
     return step
-
-
-def count_flops(fn) -> tuple[int, dict[str, int]]:
-    counter = FlopCounterMode(display=False)
-    with counter:
-        fn()
-    per_op = {str(op).replace("aten.", ""): n
-              for op, n in counter.get_flop_counts().get("Global", {}).items()}
-    return counter.get_total_flops(), per_op
 
 
 def verdict(ok: bool) -> str:
@@ -196,8 +193,9 @@ def bench_train(s: Settings, seed: int, table: Table, notes: list[str]) -> None:
               f"{rate_sq / 1e9:.1f} vs {rate / 1e9:.1f} GFLOP/s", f"{100 * frac_sq:.0f} %",
               ">= 60 %", verdict(frac_sq >= 0.6))
     top = sorted(per_op.items(), key=lambda kv: -kv[1])
-    notes.append("FLOPs of the train step by op (FlopCounterMode counts matmul-like ops "
-                 "only): " + ", ".join(f"{k} {v / 1e9:.2f} G" for k, v in top) + ".")
+    notes.append("FLOPs of the train step by op (matmul-like ops only; sparse products "
+                 "counted as 2 x nonzeros x width each time they are computed): "
+                 + ", ".join(f"{k} {v / 1e9:.2f} G" for k, v in top) + ".")
 
     extra = paired_ratio(t["taskgraph"], t["rounds0"]) - 1
     table.add("3. train step with message passing (rounds=2, down+up) vs rounds=0: extra time",
@@ -275,9 +273,10 @@ def bench_predict(s: Settings, seed: int, table: Table, notes: list[str]) -> Non
                  f"and mutual information. Same result: with the same seed both draw the same "
                  f"synapse noise, max |mean probability difference| CNN {d_cnn:.1e}, "
                  f"MLP {d_mlp:.1e}. By default predict() folds all {K} samples into one "
-                 f"batch of {rows_per_chunk:,} rows here, so each message tensor "
-                 f"(rows, directions*edges, task_dim) is "
-                 f"{fmt_bytes(rows_per_chunk * 2 * E * s.task_dim * 4)}; rows 4c-4d fold "
+                 f"batch of {rows_per_chunk:,} rows here, so each embedding tensor "
+                 f"(rows, tasks, task_dim) is "
+                 f"{fmt_bytes(rows_per_chunk * s.predict_tasks * s.task_dim * 4)} (message "
+                 f"passing works through it a few examples at a time); rows 4c-4d fold "
                  f"{chunk} samples at a time.")
 
 
@@ -379,11 +378,15 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated sections to run (default: {','.join(SECTIONS)})")
     parser.add_argument("--same-process", action="store_true",
                         help="run all sections in this process instead of one process each")
+    parser.add_argument("--glibc-defaults", action="store_true",
+                        help="leave glibc's malloc thresholds alone (by default the benchmark "
+                             "calls tg.reuse_freed_memory() first, as `taskgraph train` does)")
     parser.add_argument("--section-json", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     s = QUICK if args.quick else Settings()
     if args.threads:
         torch.set_num_threads(args.threads)
+    reused = False if args.glibc_defaults else tg.reuse_freed_memory()
     torch.manual_seed(args.seed)
     sections = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in sections if name not in SECTIONS]
@@ -403,12 +406,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"{s.step_repeat} after {s.step_warmup} warm-up; predict {s.predict_repeat}; "
                   f"coherence {s.coh_repeat}); "
                   f"{'each section in a fresh process; ' if isolate else ''}"
-                  f"every time is the median of interleaved repeats; a ratio is the median "
-                  f"of the ratios of back-to-back repeats")
+                  + ("freed memory kept for reuse (tg.reuse_freed_memory(), as taskgraph "
+                     "train does); " if reused else "glibc malloc defaults; ")
+                  + "every time is the median of interleaved repeats; a ratio is the median "
+                  "of the ratios of back-to-back repeats")
     print("\n".join(header), flush=True)
 
     child_args = ["--seed", str(args.seed)] + (["--quick"] if args.quick else []) \
-        + (["--threads", str(args.threads)] if args.threads else [])
+        + (["--threads", str(args.threads)] if args.threads else []) \
+        + (["--glibc-defaults"] if args.glibc_defaults else [])
     table = Table(["measurement", "baseline vs taskgraph", "ratio", "target", "status"],
                   ["---", "---:", "---:", "---:", "---"])
     notes: list[str] = []

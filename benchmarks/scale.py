@@ -15,6 +15,9 @@ measures, each case in a fresh process:
 - peak memory: the process's peak resident set size (``ru_maxrss``), which includes
   the Python interpreter and the imported libraries (about 0.4 GB on their own);
 
+every case first calls ``tg.reuse_freed_memory()``, as ``taskgraph train`` does
+(``--glibc-defaults``: without it);
+
 and for the real ones, ``taskgraph info`` and ``taskgraph draw --root R --depth 2`` as
 subprocesses (wall time, including interpreter start-up and imports). The growth from
 1,000 to 100,000 tasks is summarized by the exponent k of time ~ tasks^k (k = 1 is
@@ -66,11 +69,14 @@ def peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30
 
 
-def worker(path: str, seed: int, repeat: int) -> dict:
+def worker(path: str, seed: int, repeat: int, glibc_defaults: bool = False) -> dict:
     """Measure one hierarchy file; runs in its own process."""
     import taskgraph as tg
     import taskgraph.nn  # noqa: F401  (torch_geometric: a one-time import, not timed)
     from taskgraph.train.fit import make_optimizer
+
+    if not glibc_defaults:
+        tg.reuse_freed_memory()  # as `taskgraph train` does
 
     torch.manual_seed(seed)
     start = time.perf_counter()
@@ -118,9 +124,11 @@ def worker(path: str, seed: int, repeat: int) -> dict:
             "peaks": peaks}
 
 
-def run_case(path: str, seed: int, repeat: int) -> dict:
+def run_case(path: str, seed: int, repeat: int, glibc_defaults: bool = False) -> dict:
     out = subprocess.run([sys.executable, __file__, "--worker", path, "--seed", str(seed),
-                          "--repeat", str(repeat)], capture_output=True, text=True, check=True)
+                          "--repeat", str(repeat)]
+                         + (["--glibc-defaults"] if glibc_defaults else []),
+                         capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -163,15 +171,22 @@ def main() -> int:
     parser.add_argument("--no-real", dest="real", action="store_false",
                         help="only the generated DAGs")
     parser.add_argument("--out", default=None, help="also write the markdown here")
+    parser.add_argument("--glibc-defaults", action="store_true",
+                        help="leave glibc's malloc thresholds alone (by default every case "
+                             "calls tg.reuse_freed_memory() first, as `taskgraph train` does)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.seed, args.repeat)))
+        print(json.dumps(worker(args.worker, args.seed, args.repeat, args.glibc_defaults)))
         return 0
 
+    flags = " --glibc-defaults" if args.glibc_defaults else ""
     lines = ["# Scale benchmark", "",
-             f"`python benchmarks/scale.py --sizes {args.sizes} --seed {args.seed}`", "",
-             *machine_info(args.seed), ""]
+             f"`python benchmarks/scale.py --sizes {args.sizes} --seed {args.seed}{flags}`", "",
+             *machine_info(args.seed),
+             "malloc: " + ("glibc defaults" if args.glibc_defaults else
+                           "freed memory kept for reuse (tg.reuse_freed_memory(), as "
+                           "taskgraph train does)"), ""]
     rows: list[tuple[str, dict]] = []
     extra: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,11 +195,12 @@ def main() -> int:
             path = os.path.join(tmp, f"dag{n}.yaml")
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(generate_dag_yaml(n, seed=args.seed))
-            rows.append((f"generated DAG {n:,}", run_case(path, args.seed, args.repeat)))
+            rows.append((f"generated DAG {n:,}",
+                         run_case(path, args.seed, args.repeat, args.glibc_defaults)))
             print(rows[-1], file=sys.stderr, flush=True)
         if args.real:
             for name, (path, root) in real_hierarchies(tmp).items():
-                rows.append((name, run_case(path, args.seed, args.repeat)))
+                rows.append((name, run_case(path, args.seed, args.repeat, args.glibc_defaults)))
                 info = cli_seconds(["info", path])
                 draw = cli_seconds(["draw", path, "--root", root, "--depth", "2",
                                     "-o", os.path.join(tmp, "sub.png")])
@@ -215,9 +231,10 @@ def main() -> int:
               "model, Adam state, activations). The exponent k fits time ~ tasks^k between "
               "two generated DAGs (k = 1: linear). Fixed costs (the interpreter, small "
               "kernels) dominate at 1,000 tasks; between 10,000 and 100,000 tasks the "
-              "automatic projection rank drops (104 -> 16) and the message-passing rounds "
-              "start to be recomputed in the backward pass (above 2**25 embedding "
-              "elements), which trades step time for memory."]
+              "automatic projection rank drops (104 -> 16). Message passing works through "
+              "the batch a few examples at a time and keeps two (B, T, F) tensors per "
+              "round; rounds are recomputed in the backward pass only above 2**27 "
+              "embedding elements (not reached here)."]
     emit(lines, args.out)
     return 0
 

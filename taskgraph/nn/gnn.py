@@ -1,18 +1,22 @@
 r"""A stack of message-passing rounds along a task hierarchy (:class:`HierarchyGNN`)."""
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 from torch.nn import ModuleList
 from torch.utils.checkpoint import checkpoint
 
+from taskgraph.errors import ArgumentError
 from taskgraph.nn.aggregate import EdgePlan
 from taskgraph.nn.message import HierarchyConv, _check_conv_args, _is_compiling
 from taskgraph.vocabulary import DIRECTIONS as _DIRECTIONS
 
-#: Above this many task-embedding elements (B * T * F; 128 MB in float32) a round's
-#: activations are recomputed in the backward pass instead of kept.
-_RECOMPUTE_ELEMENTS = 1 << 25
+#: Above this many task-embedding elements (B * T * F; 512 MB in float32) a round's
+#: activations are recomputed in the backward pass instead of kept. A fused round keeps
+#: two (B, T, F) tensors, so below this the recomputation costs more time than the
+#: memory it saves is worth (100,000 tasks, F = 16, B = 32: the step is faster, and its
+#: peak memory lower, without it).
+_RECOMPUTE_ELEMENTS = 1 << 27
 
 
 class HierarchyGNN(torch.nn.Module):
@@ -25,8 +29,8 @@ class HierarchyGNN(torch.nn.Module):
 
     After :math:`L` rounds a task has heard from every task within :math:`L`
     hops along the enabled directions. :obj:`rounds=0` is the identity.
-    When the embeddings of a batch exceed :math:`2^{25}` elements (e.g.
-    100,000 tasks, :math:`F = 16`, :math:`B = 32`), each round is
+    When the embeddings of a batch exceed :math:`2^{27}` elements (e.g.
+    100,000 tasks, :math:`F = 16`, :math:`B = 128`), each round is
     checkpointed: only its input is kept for the backward pass, where the
     round is run again.
 
@@ -54,8 +58,8 @@ class HierarchyGNN(torch.nn.Module):
     def __init__(self, channels: int, rounds: int, **conv_kwargs: Any) -> None:
         super().__init__()
         if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
-            raise ValueError(f"Expected 'rounds' to be a non-negative int "
-                             f"(got {rounds!r})")
+            raise ArgumentError(f"Expected 'rounds' to be a non-negative int "
+                                f"(got {rounds!r})")
         self.channels = channels
         self.rounds = rounds
         self.conv_kwargs = dict(conv_kwargs)
@@ -66,6 +70,8 @@ class HierarchyGNN(torch.nn.Module):
             channels, conv_kwargs.get("directions", _DIRECTIONS),
             conv_kwargs.get("message", "sum"), conv_kwargs.get("dropout", 0.0)))
         self.message_type = conv_kwargs.get("message", "sum")
+        # (edge_index, its version, number of tasks, plan) of the last forward pass
+        self._plan_cache: Optional[Tuple[Tensor, int, int, EdgePlan]] = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -79,17 +85,35 @@ class HierarchyGNN(torch.nn.Module):
         task sends in that round, :math:`(B, T, F)` (default: the input itself)."""
         if not self.convs:
             return x
-        # The edges are sorted once and shared by every round.
+        # The edges are sorted once and shared by every round (and every call).
         plan = (edge_index if isinstance(edge_index, EdgePlan)
-                else self.convs[0].plan(edge_index, x.size(-2)))
-        # Rounds over very large hierarchies keep only their input for the backward
-        # pass and recompute the rest (about 4x less activation memory per round).
+                else self.plan(edge_index, x.size(-2)))
+        # Rounds over very large batches keep only their input for the backward pass
+        # and recompute the rest (2x less activation memory per round).
         recompute = (torch.is_grad_enabled() and x.requires_grad
                      and x.numel() >= _RECOMPUTE_ELEMENTS and not _is_compiling())
         for conv in self.convs:
             step = _Round(conv, plan, edge_weight, source)
             x = checkpoint(step, x, use_reentrant=False) if recompute else step(x)  # (B, T, F)
         return x
+
+    def plan(self, edge_index: Tensor, num_tasks: int) -> EdgePlan:
+        """The :class:`~taskgraph.nn.aggregate.EdgePlan` of :obj:`edge_index`, built once:
+        a later call with the same tensor, unchanged (same ``_version``), returns the
+        same plan, with the sparse indices of every batch size it has seen."""
+        cached = self._plan_cache
+        if (cached is not None and cached[0] is edge_index
+                and cached[1] == edge_index._version and cached[2] == num_tasks):
+            return cached[3]
+        plan = self.convs[0].plan(edge_index, num_tasks)
+        if not _is_compiling():
+            self._plan_cache = (edge_index, edge_index._version, num_tasks, plan)
+        return plan
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_plan_cache"] = None  # rebuilt on the first call; never pickled
+        return state
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.channels}, "

@@ -8,7 +8,9 @@ from torch.nn import Identity, LayerNorm, Linear, ModuleDict, Parameter
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
 
-from taskgraph.nn.aggregate import EdgePlan, weighted_aggregate
+from taskgraph.errors import ArgumentError
+from taskgraph.nn.aggregate import EdgePlan
+from taskgraph.nn.fused_round import message_round
 from taskgraph.vocabulary import DIRECTIONS as _DIRECTIONS
 from taskgraph.vocabulary import MESSAGE_KINDS as _MESSAGES
 
@@ -20,22 +22,22 @@ def _is_compiling() -> bool:
 def _check_conv_args(channels: Any, directions: Any, message: Any,
                      dropout: Any) -> Tuple[str, ...]:
     if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-        raise ValueError(f"Expected 'channels' to be a positive int "
-                         f"(got {channels!r})")
+        raise ArgumentError(f"Expected 'channels' to be a positive int "
+                            f"(got {channels!r})")
     if isinstance(directions, str):
         directions = (directions, )
     directions = tuple(directions)
     if (len(directions) == 0 or len(set(directions)) != len(directions)
             or any(d not in _DIRECTIONS for d in directions)):
-        raise ValueError(f"Expected 'directions' to be a non-empty sequence of "
-                         f"distinct values from {_DIRECTIONS} "
-                         f"(got {directions!r})")
+        raise ArgumentError(f"Expected 'directions' to be a non-empty sequence of "
+                            f"distinct values from {_DIRECTIONS} "
+                            f"(got {directions!r})")
     if message not in _MESSAGES:
-        raise ValueError(f"Expected 'message' to be one of {_MESSAGES} "
-                         f"(got {message!r})")
+        raise ArgumentError(f"Expected 'message' to be one of {_MESSAGES} "
+                            f"(got {message!r})")
     if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"Expected 'dropout' to be a float in [0, 1) "
-                         f"(got {dropout!r})")
+        raise ArgumentError(f"Expected 'dropout' to be a float in [0, 1) "
+                            f"(got {dropout!r})")
     return directions
 
 
@@ -79,12 +81,26 @@ class HierarchyConv(MessagePassing):
     no further mean is taken. As in GATv2, the source transform of the score
     is the message transform :math:`\mathbf{M}_{\mathrm{dir}}`.
 
-    All directions run in a single fused :meth:`propagate`: one product
-    transforms every task for all :math:`D` directions, and the weighted sum
-    over all edges of all directions is one block-diagonal sparse product per
-    batch (:func:`~taskgraph.nn.aggregate.weighted_aggregate`) that never
-    keeps the :math:`(B, D \cdot E, F)` message tensor for the backward
-    pass. Dropout drops whole messages, independently per example.
+    All directions run in a single fused :meth:`propagate`. Since every
+    :math:`\mathbf{M}_{\mathrm{dir}} \mathbf{x} + \mathbf{b}_{\mathrm{dir}}` is
+    affine, the weighted sum is taken first and transformed after
+    (:math:`\mathbf{v}_s` is :math:`\mathrm{LayerNorm}(\mathbf{m}_s)`, or
+    :math:`\mathbf{m}_s` itself when the norm is elsewhere),
+
+    .. math::
+        \sum_{s} c_{st} w_{st} (\mathbf{M}_k \mathbf{v}_s + \mathbf{b}_k)
+        = \mathbf{M}_k \Big(\sum_{s} c_{st} w_{st} \mathbf{v}_s\Big)
+        + \mathbf{b}_k \sum_{s} c_{st} w_{st},
+
+    the same function computed as one block-diagonal sparse product per batch
+    over all edges of all directions into a :math:`(B, T, D \cdot F)` tensor,
+    then one dense product with :math:`[\mathbf{M}_1 \cdots \mathbf{M}_D]`. The
+    normalization, the sums, the transforms, GELU and the residual run as one
+    hand-fused autograd function, a few examples at a time
+    (:func:`~taskgraph.nn.fused_round.message_round`), which never keeps a
+    :math:`(B, D \cdot E, F)` message tensor and whose gradients of the weights
+    are one sampled dense-dense product. Dropout drops whole messages,
+    independently per example.
 
     Args:
         channels (int): Size :math:`F` of each task embedding.
@@ -144,8 +160,8 @@ class HierarchyConv(MessagePassing):
         if norm is True:
             norm = "source"
         if norm not in (False, "source", "residual"):
-            raise ValueError(f"Expected 'norm' to be 'source', 'residual' or False "
-                             f"(got {norm!r})")
+            raise ArgumentError(f"Expected 'norm' to be 'source', 'residual' or False "
+                                f"(got {norm!r})")
         # "sum" folds the mean over each (direction, target) group into the
         # edge weights; attention coefficients are already normalized.
         super().__init__(aggr="add", node_dim=-2)
@@ -200,13 +216,20 @@ class HierarchyConv(MessagePassing):
 
     def plan(self, edge_index: Tensor, num_tasks: int) -> EdgePlan:
         r"""The sorted sparse structure of one forward pass (reusable by every
-        round that reads the same edges); :obj:`edge_index` is checked."""
+        round that reads the same edges); :obj:`edge_index` is checked. Edge
+        :math:`e` of direction :math:`k` (column :math:`k E + e` of the weights)
+        goes from task :math:`s` to row :math:`t D + k` of the aggregate: the
+        (target, direction) group over which means and attention softmaxes are
+        taken."""
         edge_index = self._check_edge_index(edge_index, num_tasks)
-        edges = self.expand_edges(edge_index, num_tasks)  # (2, D * E)
+        parent, child = edge_index[0], edge_index[1]  # (E,), (E,)
         D = len(self.directions)
-        # groups: (direction, target) pairs, so each direction's mean is its own
-        return EdgePlan(edges[0], edges[1] % num_tasks, num_tasks * D, num_tasks,
-                        group=edges[1], num_groups=D * num_tasks)
+        src, dst = [], []
+        for k, direction in enumerate(self.directions):
+            s, t = (parent, child) if direction == "down" else (child, parent)
+            src.append(s)
+            dst.append(t * D + k)
+        return EdgePlan(torch.cat(src), torch.cat(dst), num_tasks, num_tasks * D)
 
     def forward(
         self,
@@ -222,32 +245,30 @@ class HierarchyConv(MessagePassing):
             x = x.unsqueeze(0)  # (1, T, F)
             source = None if source is None else source.unsqueeze(0)
         if x.dim() != 3 or x.size(-1) != self.channels:
-            raise ValueError(f"Expected 'x' of shape (B, T, {self.channels}) "
-                             f"(got {tuple(x.shape)})")
+            raise ArgumentError(f"Expected 'x' of shape (B, T, {self.channels}) "
+                                f"(got {tuple(x.shape)})")
         if source is not None and source.shape != x.shape:
-            raise ValueError(f"Expected 'source' of the shape of 'x', {tuple(x.shape)} "
-                             f"(got {tuple(source.shape)})")
+            raise ArgumentError(f"Expected 'source' of the shape of 'x', {tuple(x.shape)} "
+                                f"(got {tuple(source.shape)})")
         B, T, C = x.shape
         D = len(self.directions)
         plan = edge_index if isinstance(edge_index, EdgePlan) else self.plan(edge_index, T)
-        if plan.num_dst != T or plan.num_src != D * T:
-            raise ValueError(f"Expected an edge plan over {T} tasks and {D} directions "
-                             f"(got one over {plan.num_dst} tasks)")
+        if plan.num_src != T or plan.num_dst != D * T:
+            raise ArgumentError(f"Expected an edge plan over {T} tasks and {D} directions "
+                                f"(got one over {plan.num_src} tasks and "
+                                f"{plan.num_dst // max(plan.num_src, 1)} directions)")
         DE = plan.num_edges
         weight = self._check_edge_weight(edge_weight, B, DE)  # (B|1, D*E)
         if return_attention_weights and self.message_type != "attention":
-            raise ValueError("Expected message='attention' when asking for "
-                             f"attention weights (got "
-                             f"message={self.message_type!r})")
+            raise ArgumentError("Expected message='attention' when asking for "
+                                f"attention weights (got "
+                                f"message={self.message_type!r})")
 
-        # All directions in one product; row s * D + k is task s through M_k.
         sent = x if source is None else source  # (B, T, F)
-        if self.norm_at == "source":
-            sent = self.norm(sent)
-        h = self._stacked(sent, self.lin).view(B, T * D, C)  # (B, T * D, F)
         alpha: Optional[Tensor] = None
         if self.lin_att is not None:
-            alpha = self._attention(x, h, plan)  # (B, D * E)
+            normed = self.norm(sent) if self.norm_at == "source" else sent  # (B, T, F)
+            alpha = self._attention(x, normed, plan)  # (B, D * E)
             coef = alpha
         else:
             coef = plan.inv_degree.to(x.dtype).unsqueeze(0)  # (1, D * E): the mean
@@ -256,8 +277,7 @@ class HierarchyConv(MessagePassing):
             # Drops whole messages, independently per example.
             weight = F.dropout(weight.expand(B, -1), p=self.dropout)  # (B, D * E)
 
-        out = self.propagate(plan.adjacency, x=h, weight=weight, plan=plan)  # (B, T, F)
-        out = F.gelu(out).add_(x)  # (B, T, F); in place: gelu keeps its input
+        out = self.propagate(plan.adjacency, x=x, sent=sent, weight=weight, plan=plan)
         if self.norm_at == "residual":
             out = self.norm(out)
         if squeeze:
@@ -274,42 +294,51 @@ class HierarchyConv(MessagePassing):
         bias = None if biases[0] is None else torch.cat(biases)
         return F.linear(x, torch.cat(weights), bias)
 
-    def _attention(self, x: Tensor, h: Tensor, plan: EdgePlan) -> Tensor:
-        B, TD, C = h.shape
+    def _attention(self, x: Tensor, sent: Tensor, plan: EdgePlan) -> Tensor:
+        B, T, C = x.shape
         D = len(self.directions)
-        T = TD // D
-        q = self._stacked(x, self.lin_att).view(B, TD, C)  # (B, T * D, F)
-        k = torch.div(plan.group, T, rounding_mode="floor")  # (D * E,) direction
-        q_i = q.index_select(1, plan.dst * D + k)  # (B, D * E, F)
-        e = F.leaky_relu(h.index_select(1, plan.src) + q_i, self.negative_slope)
+        h = self._stacked(sent, self.lin).view(B, T * D, C)  # row s * D + k: M_k m_s
+        q = self._stacked(x, self.lin_att).view(B, T * D, C)  # row t * D + k: W_k h_t
+        k = plan.dst % D  # (D * E,) direction of every edge
+        e = F.leaky_relu(h.index_select(1, plan.src * D + k) + q.index_select(1, plan.dst),
+                         self.negative_slope)  # (B, D * E, F)
         e = e.view(B, D, -1, C) * self.att.view(1, D, 1, C)  # (B, D, E, F)
         score = e.sum(dim=-1).view(B, -1)  # (B, D * E)
         # Normalized over each node's incoming edges of one direction, per example.
-        return softmax(score, plan.group, num_nodes=D * T, dim=-1)  # (B, D * E)
+        return softmax(score, plan.dst, num_nodes=D * T, dim=-1)  # (B, D * E)
 
-    def message_and_aggregate(self, adj_t: Tensor, x: Tensor, weight: Tensor,
+    def message_and_aggregate(self, adj_t: Tensor, x: Tensor, sent: Tensor, weight: Tensor,
                               plan: EdgePlan) -> Tensor:
-        # Fused: a block-diagonal sparse product per batch with per-example weights (see
-        # taskgraph.nn.aggregate); adj_t is plan.adjacency, the structure it sums over.
-        return weighted_aggregate(x, weight, plan)  # (B, T, F)
+        # Fused: normalization of what is sent, the weighted sums over all edges (a
+        # block-diagonal sparse product per batch), the transforms, GELU and the residual
+        # in one chunked pass (taskgraph.nn.fused_round); adj_t is plan.adjacency.
+        lins = list(self.lin.values())
+        lin_weight = torch.cat([lin.weight for lin in lins], dim=1)  # (F, D * F)
+        lin_bias = None if lins[0].bias is None else torch.stack([lin.bias for lin in lins])
+        at_source = self.norm_at == "source"
+        return message_round(x, sent, weight, plan, lin_weight, lin_bias,
+                             norm_weight=self.norm.weight if at_source else None,
+                             norm_bias=self.norm.bias if at_source else None,
+                             normalize=at_source,
+                             eps=self.norm.eps if at_source else 1e-5)  # (B, T, F)
 
     def _check_edge_index(self, edge_index: Tensor, num_tasks: int) -> Tensor:
         if (not isinstance(edge_index, Tensor) or edge_index.dim() != 2
                 or edge_index.size(0) != 2):
             shape = (tuple(edge_index.shape) if isinstance(edge_index, Tensor)
                      else type(edge_index).__name__)
-            raise ValueError(f"Expected 'edge_index' of shape (2, E) "
-                             f"(got {shape})")
+            raise ArgumentError(f"Expected 'edge_index' of shape (2, E) "
+                                f"(got {shape})")
         if edge_index.is_floating_point() or edge_index.is_complex():
-            raise ValueError(f"Expected 'edge_index' of an integer dtype "
-                             f"(got {edge_index.dtype})")
+            raise ArgumentError(f"Expected 'edge_index' of an integer dtype "
+                                f"(got {edge_index.dtype})")
         edge_index = edge_index.long()
         if not _is_compiling() and edge_index.numel() > 0:
             low, high = int(edge_index.min()), int(edge_index.max())
             if low < 0 or high >= num_tasks:
-                raise ValueError(f"Expected 'edge_index' entries in "
-                                 f"[0, {num_tasks}) (got values in "
-                                 f"[{low}, {high}])")
+                raise ArgumentError(f"Expected 'edge_index' entries in "
+                                    f"[0, {num_tasks}) (got values in "
+                                    f"[{low}, {high}])")
         return edge_index
 
     def _check_edge_weight(self, edge_weight: Optional[Tensor], B: int,
@@ -320,10 +349,10 @@ class HierarchyConv(MessagePassing):
             edge_weight = edge_weight.unsqueeze(0)  # (1, D * E)
         if (edge_weight.dim() != 2 or edge_weight.size(1) != num_weights
                 or edge_weight.size(0) not in (1, B)):
-            raise ValueError(f"Expected 'edge_weight' of shape ({B}, "
-                             f"{num_weights}) or ({num_weights},), i.e. "
-                             f"(B, D * E) with D={len(self.directions)} "
-                             f"directions (got {tuple(edge_weight.shape)})")
+            raise ArgumentError(f"Expected 'edge_weight' of shape ({B}, "
+                                f"{num_weights}) or ({num_weights},), i.e. "
+                                f"(B, D * E) with D={len(self.directions)} "
+                                f"directions (got {tuple(edge_weight.shape)})")
         return edge_weight
 
     def __repr__(self) -> str:
