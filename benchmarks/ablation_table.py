@@ -89,8 +89,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("logs", nargs="+")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--note", default=None, help="a paragraph put under the heading "
+                        "(e.g. which protocol each log used)")
     args = parser.parse_args()
-    text = "\n".join(table(parse(args.logs), args.logs)) + "\n"
+    lines = table(parse(args.logs), args.logs)
+    if args.note:
+        lines[4:4] = [args.note, ""]
+    text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
