@@ -115,6 +115,9 @@ def add_predict(sub: Any) -> argparse.ArgumentParser:
                    help="input rows (.csv, .npz); label columns, if any, are ignored")
     p.add_argument("-o", "--out", required=True, metavar="OUT",
                    help="output file, .csv or .npz (its folder is created if missing)")
+    p.add_argument("--dropout", action="store_true",
+                   help="MC dropout: with --samples K, sample the model's dropout instead of "
+                   "its synapses (synapses at their means)")
     p.add_argument("--samples", type=integer(low=0), default=0, metavar="K",
                    help="Monte-Carlo samples of the stochastic synapses; K > 0 adds the "
                    "uncertainty columns (default: 0, the expected weights)")
@@ -355,7 +358,7 @@ def run_predict(args: argparse.Namespace) -> int:
     with torch.no_grad():
         for start in range(0, len(x), args.batch_size):
             batch = x[start:start + args.batch_size].to(device)  # (B, F)
-            pred = model.predict(batch, samples=args.samples)
+            pred = model.predict(batch, samples=args.samples, dropout=args.dropout)
             cols = prediction_columns(model.hierarchy, pred, uncertainty=args.samples > 0)
             if selective is not None:
                 selective.add(cols, pred, model.hierarchy)

@@ -77,6 +77,9 @@ def add_evaluate(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, metavar="FILE")
     p.add_argument("--samples", type=integer(low=0), default=0,
                    help="MC samples (0: mean synapses)")
+    p.add_argument("--dropout", action="store_true",
+                   help="MC dropout: with --samples K, sample the model's dropout instead of "
+                   "its synapses (synapses at their means)")
     p.add_argument("--batch-size", type=integer(low=1), default=256)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--out", metavar="DIR", help="also write report.json and report.md here "
@@ -178,7 +181,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                            * model.config.task_dim)
     model.to(device)
     report = evaluate(model, make_loader(data, batch_size=args.batch_size, shuffle=False),
-                      samples=args.samples, data_name=args.data)
+                      samples=args.samples, data_name=args.data, dropout=args.dropout)
     if out:
         write_text_atomic(os.path.join(out, "report.json"), report.to_json())
         write_text_atomic(os.path.join(out, "report.md"), report.to_markdown())

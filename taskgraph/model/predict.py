@@ -221,9 +221,10 @@ def _dropout_modules(model: Any, samples: int) -> list[nn.Module]:
         raise ArgumentError("predict: dropout=True needs samples >= 1 (the number of "
                             "forward passes with dropout on), got samples=0")
     drops = [m for m in model.modules() if isinstance(m, _DROPOUT)]
-    if not drops:
+    if not any(getattr(m, "p", 0.0) > 0 for m in drops):  # p = 0: every draw the same
         raise ArgumentError("predict: dropout=True, but the model has no dropout module "
-                            "(nn.Dropout); compile it with e.g. encoder dropout > 0")
+                            "with p > 0 (nn.Dropout); compile it with e.g. encoder dropout "
+                            "> 0")
     return drops
 
 

@@ -55,12 +55,24 @@ def test_mean_and_variance_of_a_linear_model_match_the_dropout_formula():
     assert pred.variance.item() == pytest.approx(expected_var, rel=0.06)
 
 
-def test_dropout_zero_changes_nothing_and_batch_norm_stays_in_eval_mode():
-    """With p = 0 every draw is the deterministic eval-mode prediction: the synapses
-    (gaussian, stochastic) are not sampled and the BatchNorm uses its running statistics
-    (in train mode it would normalise each batch by its own)."""
+class _InertDropout(nn.Module):
+    """A dropout (p = 0.5) whose output is multiplied by 0: on, it changes nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 0.0 * self.drop(x)
+
+
+def test_inert_dropout_changes_nothing_and_batch_norm_stays_in_eval_mode():
+    """With a dropout that cannot change the output every draw is the deterministic
+    eval-mode prediction: the synapses (gaussian, stochastic) are not sampled and the
+    BatchNorm uses its running statistics (in train mode it would normalise each batch
+    by its own)."""
     torch.manual_seed(0)
-    encoder = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Dropout(0.0))
+    encoder = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), _InertDropout())
     with torch.no_grad():
         encoder[1].running_mean.fill_(2.0)
         encoder[1].running_var.fill_(9.0)
@@ -73,6 +85,14 @@ def test_dropout_zero_changes_nothing_and_batch_norm_stays_in_eval_mode():
         torch.testing.assert_close(mc[name].probs, plain[name].probs, rtol=1e-5, atol=1e-6)
         assert float(mc[name].std.max()) < 1e-3  # float32 sums: sqrt of rounding
     torch.testing.assert_close(mc["weight_kg"].value, plain["weight_kg"].value)
+
+
+def test_dropout_with_p_zero_only_is_refused():
+    """Every dropout module at p = 0 would give K identical draws and a std of 0."""
+    encoder = nn.Sequential(nn.Linear(4, 6), nn.Dropout(0.0))
+    model = tg.compile(ANIMALS, encoder=encoder, task_dim=4).eval()
+    with pytest.raises(ArgumentError, match="no dropout module with p > 0"):
+        model.predict(torch.randn(2, 4), samples=3, dropout=True)
 
 
 def test_the_samples_are_folded_into_the_batch():
