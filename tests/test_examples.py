@@ -240,7 +240,7 @@ def check_images_hierarchy(stdout: str, out: Path) -> None:
     text = (out / "item_accuracy.txt").read_text(encoding="utf-8")
     chance = float(re.search(r"chance (" + NUMBER + ")", text).group(1))
     assert chance == pytest.approx(0.1)  # ten articles
-    flat, hier = (float(v) for v in re.findall(r": (" + NUMBER + r")$", text, re.M))
+    flat, hier = (float(v) for v in re.findall(r":\s+(" + NUMBER + r")$", text, re.M))
     assert 0 <= flat <= 1 and 0 <= hier <= 1
 
 
