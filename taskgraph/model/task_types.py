@@ -14,9 +14,8 @@ that differ, and implements ``head_width`` / ``target_width``, ``activation`` an
 ``bad_targets`` with its message ``expected``, ``cell_expectation`` (and ``word_reader``
 when labels may be words), ``output_columns``, and ``calibration_events`` and ``codes``
 for class types. It is registered here and in :data:`taskgraph.vocabulary.TASK_TYPES`
-(the schema reads that), and scored in :data:`taskgraph.metrics.task_scores.SCORERS`:
-scoring needs the metrics layer above this one. ``tests/model/test_task_types.py`` and
-``tests/metrics/test_task_scores.py`` fail for a type missing from either.
+(the schema reads that), and scored in :data:`taskgraph.metrics.task_scores.SCORERS` (the
+metrics layer, above this one); the task-type tests fail for a type missing from either.
 
 Example:
     >>> import torch
