@@ -58,16 +58,19 @@ def table(results: dict[str, dict[int, dict[str, float]]], paths: list[str]) -> 
              "Test AU(PRC)-bar, mean ± std (sample std) over the seeds listed; paired "
              "differences full − variant on the same seeds, paired t-test.", ""]
     for name, seeds in results.items():
-        most = max(len(r) for r in seeds.values())
-        complete = {s: r for s, r in seeds.items() if len(r) == most}  # every variant run
-        variants = list(next(iter(complete.values())))
-        order = sorted(complete)
         for suffix, what in (("", "all evaluated labels"),
                              (RARE_SUFFIX, "the rarest third of labels (fewest training "
                                            "positives)")):
-            names = [v for v in variants if v.endswith(RARE_SUFFIX) == bool(suffix)]
-            if not names:
+            # the seeds with every variant of this table (logs of older runs lack the
+            # rarest third, and a stopped run may lack the last variants)
+            of_kind = {s: [v for v in r if v.endswith(RARE_SUFFIX) == bool(suffix)]
+                       for s, r in seeds.items()}
+            most = max(len(v) for v in of_kind.values())
+            if most == 0:
                 continue
+            order = sorted(s for s, v in of_kind.items() if len(v) == most)
+            complete = {s: seeds[s] for s in order}
+            names = of_kind[order[0]]
             lines += [f"## {name}: {what} (seeds {', '.join(map(str, order))})", "",
                       "| variant | test AU(PRC)-bar | full − variant | paired t-test p |",
                       "|---|---:|---:|---:|"]
