@@ -1,8 +1,8 @@
 """The HMC recipe (``taskgraph.recipes.hmc``): moving-average weights, the search on valid,
 refit.
 
-A small hand-made hierarchy (a tree of 7 labels) whose labels follow the features, so
-that a learning model beats one that cannot learn.
+The toy tree of 7 labels of ``tests/recipes/conftest.py``, whose labels follow the
+features, so that a learning model beats one that cannot learn.
 """
 
 from __future__ import annotations
@@ -15,44 +15,19 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
-import taskgraph as tg
-from taskgraph.datasets.hmc import HMCData, Split
+from taskgraph.datasets.hmc import HMCData
 from taskgraph.recipes.hmc import HMC_CONFIG, merge_config, predict_matrix, train_hmc
 
-TREE = """
-taskgraph: 1
-tasks:
-  a: {type: binary}
-  b: {type: binary}
-  a1: {type: binary, parents: [a]}
-  a2: {type: binary, parents: [a]}
-  b1: {type: binary, parents: [b]}
-  b2: {type: binary, parents: [b]}
-  a11: {type: binary, parents: [a1]}
-"""
 fit_module = importlib.import_module("taskgraph.train.fit")  # the module, not the function
 FAST = {"epochs": 4, "batch_size": 16, "patience": 2}
 SMALL = {"encoder_spec": {"hidden": [16]}, "task_dim": 4}
 
 
-def _split(rng: np.random.Generator, h: tg.Hierarchy, n: int) -> Split:
-    X = rng.normal(size=(n, 6)).astype(np.float32)
-    names = list(h.task_names)
-    Y = np.zeros((n, len(names)), dtype=np.float32)
-    leaf_rule = {"a11": X[:, 0] > 0.3, "a2": X[:, 1] > 0.5, "b1": X[:, 2] > 0.0,
-                 "b2": X[:, 3] > 0.8}
-    for leaf, on in leaf_rule.items():  # a positive label's ancestors are positive too
-        for task in [leaf, *h.ancestors(leaf)]:
-            Y[on, names.index(task)] = 1.0
-    return Split(X, Y)
-
 
 @pytest.fixture(scope="module")
-def data() -> HMCData:
-    h = tg.load_hierarchy(TREE)
-    rng = np.random.default_rng(0)
-    return HMCData("toy", _split(rng, h, 160), _split(rng, h, 80), _split(rng, h, 80), h,
-                   [f"x{i}" for i in range(6)], np.arange(len(h)))
+def data(toy: HMCData) -> HMCData:
+    """The recipe tests' toy set (``tests/recipes/conftest.py``)."""
+    return toy
 
 
 def test_merge_config_merges_nested_dicts_without_touching_the_base() -> None:
