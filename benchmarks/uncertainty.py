@@ -37,6 +37,7 @@ Run:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -64,6 +65,9 @@ HEADERS = {"auprc_bar": "AU(PRC)-bar", "nll": "NLL", "brier": "Brier", "ece": "E
            "aurc": "AURC", "auroc_entropy": "err. AUROC (entropy)",
            "auroc_mi": "err. AUROC (MI)", "train_s": "train s", "predict_s": "predict s"}
 BATCH = 512
+#: The paired differences of the table: each candidate against the two references.
+PAIRS = (("stochastic", "temperature"), ("stochastic", "ensemble"),
+         ("MC dropout", "temperature"), ("MC dropout", "ensemble"))
 
 
 def mean_std(values: Sequence[float | None], digits: int = 5) -> str:
@@ -74,6 +78,17 @@ def mean_std(values: Sequence[float | None], digits: int = 5) -> str:
     if len(vals) == 1:
         return f"{vals[0]:.{digits}f} (1 seed)"
     return f"{np.mean(vals):.{digits}f} ± {np.std(vals, ddof=1):.{digits}f}"
+
+
+def paired(seeds: Sequence[dict], a: str, b: str, measure: str) -> str:
+    """``mean ± std (p)`` of method ``a`` − method ``b`` over the seeds, paired by seed."""
+    d = [s[a][measure] - s[b][measure] for s in seeds
+         if s[a][measure] is not None and s[b][measure] is not None]
+    text = mean_std(d)
+    if len(d) >= 2 and np.std(d, ddof=1) > 0:
+        from scipy.stats import ttest_1samp  # scikit-learn's dependency
+        text += f" ({ttest_1samp(d, 0.0).pvalue:.2g})"
+    return text
 
 
 @torch.no_grad()
@@ -142,7 +157,7 @@ def run_seed(data: Any, seed: int, args: argparse.Namespace) -> dict[str, dict[s
                         **measures(data.test.Y, P, H, MI, cols), "train_s": train_s,
                         "predict_s": seconds}
         print(f"  {data.name} seed {seed} {method}: " + ", ".join(
-            f"{k} {v:.5f}" for k, v in rows[method].items() if v is not None), flush=True)
+            f"{k} {v:.7g}" for k, v in rows[method].items() if v is not None), flush=True)
 
     for plan in plans:
         score(*plan)
@@ -155,13 +170,45 @@ def run_seed(data: Any, seed: int, args: argparse.Namespace) -> dict[str, dict[s
 
 
 def run_dataset(name: str, args: argparse.Namespace, seeds: Sequence[int],
-                on_seed: Callable[[dict], None]) -> dict:
+                on_seed: Callable[[dict, int, dict], None]) -> dict:
     data = load_hmc(name, args.root).preprocessed()
-    row: dict = {"name": name, "labels": len(data.eval_columns), "seeds": []}
+    row: dict = {"name": name, "labels": len(data.eval_columns), "seeds": [],
+                 "seed_ids": []}
     for seed in seeds:
-        row["seeds"].append(run_seed(data, seed, args))
-        on_seed(row)  # the table so far: a run that is stopped keeps its seeds
+        result = run_seed(data, seed, args)
+        row["seeds"].append(result)
+        row["seed_ids"].append(seed)
+        on_seed(row, seed, result)  # the table so far: a run that is stopped keeps its seeds
     return row
+
+
+def append_record(path: str, name: str, labels: int, seed: int, result: dict) -> None:
+    """Append one finished seed to the JSON-lines file ``path``."""
+    record = {"dataset": name, "labels": labels, "seed": seed, "methods": result,
+              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+              "threads": torch.get_num_threads(), "torch": torch.__version__}
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def load_records(path: str, names: Sequence[str]) -> list[dict]:
+    """The table rows of ``names`` from a JSON-lines file (the last record of a
+    (data set, seed) wins), in the order of ``names``, seeds ascending."""
+    found: dict[tuple[str, int], dict] = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    r = json.loads(line)
+                    found[(r["dataset"], int(r["seed"]))] = r
+    rows = []
+    for name in names:
+        recs = sorted((r for (n, _), r in found.items() if n == name), key=lambda r: r["seed"])
+        if recs:
+            rows.append({"name": name, "labels": recs[0]["labels"],
+                         "seeds": [r["methods"] for r in recs],
+                         "seed_ids": [r["seed"] for r in recs]})
+    return rows
 
 
 def markdown(rows: list[dict], args: argparse.Namespace) -> str:
@@ -181,20 +228,26 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
         "better except for AU(PRC)-bar and the AUROCs. K = samples, M = members.", ""]
     for r in rows:
         n = len(r["seeds"])
-        lines += [f"## {r['name']} ({r['labels']} labels, {n} seed{'s' if n != 1 else ''})", "",
+        lines += [f"## {r['name']} ({r['labels']} labels, {n} seed{'s' if n != 1 else ''}: "
+                  f"{', '.join(map(str, r.get('seed_ids', [])))})", "",
                   "| method | " + " | ".join(HEADERS[c] for c in columns) + " |",
                   "|---|" + "---:|" * len(columns)]
         for method in METHODS:
             cells = [mean_std([s[method][c] for s in r["seeds"]],
                               1 if c.endswith("_s") else 5) for c in columns]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
-        diffs = []
-        for c in MEASURES:
-            pairs = [(s["stochastic"][c], s["temperature"][c]) for s in r["seeds"]]
-            diffs.append(mean_std([a - b for a, b in pairs if a is not None and b is not None]))
-        lines += ["", "Paired difference stochastic − temperature (per seed, then mean ± std):",
-                  "", "| " + " | ".join(HEADERS[c] for c in MEASURES) + " |",
-                  "|" + "---:|" * len(MEASURES), "| " + " | ".join(diffs) + " |", ""]
+        lines += ["", "Paired differences (per seed, then mean ± std; paired t-test p in "
+                  "brackets; lower is better except for AU(PRC)-bar and the AUROCs):", "",
+                  "| difference | " + " | ".join(HEADERS[c] for c in MEASURES) + " |",
+                  "|---|" + "---:|" * len(MEASURES)]
+        for a, b in PAIRS:
+            cells = [paired(r["seeds"], a, b, c) for c in MEASURES]
+            lines.append(f"| {a} − {b} | " + " | ".join(cells) + " |")
+        cost = [s[a]["train_s"] / s["ensemble"]["train_s"] for s in r["seeds"]
+                for a in ("stochastic",)]
+        lines += ["", f"Training cost of the stochastic model (= the deterministic and the "
+                  f"MC-dropout model) / the {args.members}-member ensemble's: "
+                  f"{mean_std(cost, 2)}; seeds {', '.join(map(str, r['seed_ids']))}.", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -210,6 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="e.g. cuda (default: the CPU)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                       "uncertainty.md"))
+    parser.add_argument("--records", default=None,
+                        help="JSON-lines file: every finished seed is appended to it, and "
+                             "the table is made from all its records for --datasets (so "
+                             "runs in separate processes merge into one table)")
+    parser.add_argument("--table-only", action="store_true",
+                        help="train nothing: write the table from --records")
     args = parser.parse_args(argv)
     if not os.path.isdir(args.root):
         print(f"no data folder {args.root}; pass --root DIR", file=sys.stderr)
@@ -218,20 +277,31 @@ def main(argv: list[str] | None = None) -> int:
         print("--members and --samples must be at least 1", file=sys.stderr)
         return 2
     seeds = [int(s) for s in args.seed_list.split(",") if s.strip()]
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     tic = time.perf_counter()
     rows: list[dict] = []
 
     def write(partial: list[dict]) -> str:
-        text = markdown(partial, args)
+        text = markdown(load_records(args.records, names) if args.records else partial, args)
         write_text_atomic(args.out, text)  # after every seed
         return text
 
+    def on_seed(row: dict, seed: int, result: dict) -> None:
+        if args.records:
+            append_record(args.records, row["name"], row["labels"], seed, result)
+        write(rows + [row])
+
+    if args.table_only:
+        if not args.records:
+            print("--table-only needs --records FILE", file=sys.stderr)
+            return 2
+        print(write([]))
+        return 0
     text = ""
-    for name in (n.strip() for n in args.datasets.split(",")):
-        if name:
-            rows.append(run_dataset(name, args, seeds, lambda row: write(rows + [row])))
-            text = write(rows)
+    for name in names:
+        rows.append(run_dataset(name, args, seeds, on_seed))
+        text = write(rows)
     print(text)
     print(f"total {time.perf_counter() - tic:.0f} s; wrote {args.out}")
     return 0
