@@ -300,14 +300,14 @@ class _Selective:
         if self.paths:
             torch.manual_seed(args.seed)
             found = choose_confidence(model, loader, target_accuracy=target, delta=delta,
-                                      samples=args.samples)
+                                      samples=args.samples, dropout=args.dropout)
             choices += [(f"class path {p.name} ({' > '.join(p.tasks)})", found[p.name])
                         for p in self.paths]
         if self.dag is not None:
             torch.manual_seed(args.seed)
             choices.append(("label sets", choose_label_threshold(
                 model, loader, target_precision=target, delta=delta, samples=args.samples,
-                max_uncertainty=self.max_std)))
+                dropout=args.dropout, max_uncertainty=self.max_std)))
         for what, choice in choices:
             if choice.threshold is None:
                 raise DataError(f"--target-accuracy {target:g}: {what}: {choice.guarantee}; "

@@ -16,7 +16,10 @@ et al., 2019):
 them is taken: each error inside a run of tied uncertainties is replaced by the run's
 mean error. The curve is then the expectation over all orders of the tied examples, and
 it does not depend on the order of the examples in the input (a constant uncertainty
-gives a flat curve at the overall error rate). Lower AURC is better; a perfect ranking
+gives a flat curve at the overall error rate). :mod:`taskgraph.selective`'s threshold
+curves instead keep one point per tie group (the operating points a threshold can
+reach), so their area differs from this one where scores tie and equals it where none
+do (see :mod:`taskgraph.selective.sweep`). Lower AURC is better; a perfect ranking
 reaches :math:`\frac1n \sum_k \max(0, k - n_c)/k` for :math:`n_c` right answers.
 
 The **error-detection AUROC** of an uncertainty score is

@@ -268,7 +268,8 @@ def climb(hierarchy: Hierarchy, pred: Mapping[str, Any], *,
 
 
 def selective_predict(model: Any, x: Any, *, confidence: float | Mapping[str, float],
-                      samples: int = 0) -> dict[str, SelectivePrediction]:
+                      samples: int = 0, dropout: bool = False
+                      ) -> dict[str, SelectivePrediction]:
     """Predict ``x`` and climb every class path (module docstring).
 
     Args:
@@ -277,6 +278,7 @@ def selective_predict(model: Any, x: Any, *, confidence: float | Mapping[str, fl
         confidence: the threshold :math:`c` in (0, 1], or one per path name (e.g. from
             :func:`~taskgraph.selective.choose_confidence`).
         samples: Monte-Carlo samples (0: the expected weights).
+        dropout: MC dropout for the samples (``predict(..., dropout=True)``).
 
     Returns:
         ``{path name: SelectivePrediction}``.
@@ -294,5 +296,5 @@ def selective_predict(model: Any, x: Any, *, confidence: float | Mapping[str, fl
     paths = _paths(model.hierarchy, "selective_predict")
     cs = _check_confidence(paths, confidence, "selective_predict")
     with torch.no_grad():
-        pred = model.predict(x, samples=samples)
+        pred = model.predict(x, samples=samples, dropout=dropout)
     return {p.name: _climb_path(p, pred, cs[p.name], "selective_predict") for p in paths}

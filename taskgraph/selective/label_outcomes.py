@@ -140,7 +140,7 @@ def _evaluated(dag: LabelDag, hierarchy: Any, roots: Iterable[str] | None, who: 
 
 
 def label_outcomes(model: Any, loader: Iterable[Any], *, samples: int = 0,
-                   max_uncertainty: float | None = None, uncertainty: str = "std",
+                   dropout: bool = False, max_uncertainty: float | None = None, uncertainty: str = "std",
                    roots: Iterable[str] | None = None, who: str = "label_outcomes"
                    ) -> LabelOutcomes:
     """The coherent scores and true labels of every row of ``loader``.
@@ -149,6 +149,7 @@ def label_outcomes(model: Any, loader: Iterable[Any], *, samples: int = 0,
         model: a :class:`~taskgraph.TaskGraphModel` with binary tasks.
         loader: batches ``(x, targets)``.
         samples: Monte-Carlo samples; ``max_uncertainty`` needs ``samples > 0``.
+        dropout: MC dropout for the samples (``predict(..., dropout=True)``).
         max_uncertainty, uncertainty: withholding, as in
             :func:`~taskgraph.selective.label_sets`.
         roots: binary tasks not evaluated (default: the hierarchy's roots; ``[]``: none).
@@ -178,7 +179,7 @@ def label_outcomes(model: Any, loader: Iterable[Any], *, samples: int = 0,
     scores, truths = [], []
     for x, y in iter_batches(loader, device, who=who, move_targets=False):
         with torch.no_grad():
-            pred = model.predict(x, samples=samples)
+            pred = model.predict(x, samples=samples, dropout=dropout)
         _, _, s = dag.scores(pred, max_uncertainty=max_uncertainty, uncertainty=uncertainty)
         block = target_blocks(layout, y, s.shape[0], torch.device("cpu"))[g]  # (B, T, 1)
         check_targets(layout.groups[g], block, hard=True)
@@ -193,7 +194,7 @@ def label_outcomes(model: Any, loader: Iterable[Any], *, samples: int = 0,
 
 
 def label_set_risk_coverage(model: Any, loader: Iterable[Any], *, samples: int = 0,
-                            max_uncertainty: float | None = None, uncertainty: str = "std",
+                            dropout: bool = False, max_uncertainty: float | None = None, uncertainty: str = "std",
                             roots: Iterable[str] | None = None) -> RiskCoverage:
     """The label-set risk–coverage curve over the threshold (module docstring).
 
@@ -205,14 +206,16 @@ def label_set_risk_coverage(model: Any, loader: Iterable[Any], *, samples: int =
         >>> curve.n, curve.precision is not None
         (16, True)
     """
-    rows = label_outcomes(model, loader, samples=samples, max_uncertainty=max_uncertainty,
+    rows = label_outcomes(model, loader, samples=samples, dropout=dropout,
+                          max_uncertainty=max_uncertainty,
                           uncertainty=uncertainty, roots=roots, who="label_set_risk_coverage")
     return rows.risk_coverage()
 
 
 def choose_label_threshold(model: Any, val_loader: Iterable[Any], *,
                            target_precision: float = 0.9, delta: float = 0.05,
-                           samples: int = 0, max_uncertainty: float | None = None,
+                           samples: int = 0, dropout: bool = False,
+                           max_uncertainty: float | None = None,
                            uncertainty: str = "std", roots: Iterable[str] | None = None,
                            grid: int | Sequence[float] = 100, method: str = "bonferroni"
                            ) -> ThresholdChoice:
@@ -226,7 +229,7 @@ def choose_label_threshold(model: Any, val_loader: Iterable[Any], *,
         val_loader: labelled validation batches, not used to fit or select the model.
         target_precision: :math:`1 - \\alpha` in (0, 1).
         delta: :math:`\\delta` in (0, 1).
-        samples, max_uncertainty, uncertainty: predict with the same values.
+        samples, dropout, max_uncertainty, uncertainty: predict with the same values.
         roots: binary tasks not evaluated (default: the hierarchy's roots).
         grid, method: as for :func:`~taskgraph.selective.choose_confidence`.
 
@@ -244,7 +247,8 @@ def choose_label_threshold(model: Any, val_loader: Iterable[Any], *,
     """
     check_choice(target=target_precision, delta=delta, grid=grid, method=method,
                  who="choose_label_threshold", target_name="target_precision")
-    rows = label_outcomes(model, val_loader, samples=samples, max_uncertainty=max_uncertainty,
+    rows = label_outcomes(model, val_loader, samples=samples, dropout=dropout,
+                          max_uncertainty=max_uncertainty,
                           uncertainty=uncertainty, roots=roots, who="choose_label_threshold")
     return rows.choose(target_precision=target_precision, delta=delta, grid=grid,
                        method=method)

@@ -229,8 +229,8 @@ def label_sets(hierarchy: Hierarchy | LabelDag, pred: Mapping[str, Any], *, thre
 
 
 def label_set_predict(model: Any, x: Any, *, threshold: float, samples: int = 0,
-                      max_uncertainty: float | None = None, uncertainty: str = "std"
-                      ) -> LabelSetPrediction:
+                      dropout: bool = False, max_uncertainty: float | None = None,
+                      uncertainty: str = "std") -> LabelSetPrediction:
     """Predict ``x`` and return coherent label sets (module docstring).
 
     Args:
@@ -239,6 +239,7 @@ def label_set_predict(model: Any, x: Any, *, threshold: float, samples: int = 0,
         threshold: :math:`\\tau` in (0, 1] (e.g. from
             :func:`~taskgraph.selective.choose_label_threshold`).
         samples: Monte-Carlo samples; ``max_uncertainty`` needs ``samples > 0``.
+        dropout: MC dropout for the samples (``predict(..., dropout=True)``).
         max_uncertainty, uncertainty: as for :func:`label_sets`.
 
     Raises:
@@ -258,6 +259,6 @@ def label_set_predict(model: Any, x: Any, *, threshold: float, samples: int = 0,
                             "expected weights there is no uncertainty)")
     dag = _label_dag(model.hierarchy, "label_set_predict")
     with torch.no_grad():
-        pred = model.predict(x, samples=samples)
+        pred = model.predict(x, samples=samples, dropout=dropout)
     return label_sets(dag, pred, threshold=threshold, max_uncertainty=max_uncertainty,
                       uncertainty=uncertainty)

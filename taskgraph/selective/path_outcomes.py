@@ -143,13 +143,15 @@ def _true_path(path: ClassPath, targets: list[np.ndarray], who: str
 
 
 def path_outcomes(model: Any, loader: Iterable[Any], *, samples: int = 0,
-                  who: str = "path_outcomes") -> dict[str, PathOutcomes]:
+                  dropout: bool = False, who: str = "path_outcomes"
+                  ) -> dict[str, PathOutcomes]:
     """Climbing's confidences and outcomes on every labelled row of ``loader``.
 
     Args:
         model: a :class:`~taskgraph.TaskGraphModel` with class paths.
         loader: batches ``(x, targets)`` (as for :func:`~taskgraph.evaluate`).
         samples: Monte-Carlo samples (0: the expected weights).
+        dropout: MC dropout: the samples keep dropout on (``predict(..., dropout=True)``).
         who: the caller, for messages.
 
     Returns:
@@ -172,7 +174,7 @@ def path_outcomes(model: Any, loader: Iterable[Any], *, samples: int = 0,
     from taskgraph.model.batches import predict_loader
 
     paths = _paths(model.hierarchy, who)
-    gathered = predict_loader(model, loader, samples=samples, who=who)
+    gathered = predict_loader(model, loader, samples=samples, dropout=dropout, who=who)
     out = {}
     for path in paths:
         probs, labels, targets = [], [], []
@@ -193,8 +195,8 @@ def path_outcomes(model: Any, loader: Iterable[Any], *, samples: int = 0,
     return out
 
 
-def hierarchical_risk_coverage(model: Any, loader: Iterable[Any], *, samples: int = 0
-                               ) -> dict[str, RiskCoverage]:
+def hierarchical_risk_coverage(model: Any, loader: Iterable[Any], *, samples: int = 0,
+                               dropout: bool = False) -> dict[str, RiskCoverage]:
     """The hierarchical risk–coverage curve of every class path (module docstring).
 
     Example:
@@ -205,13 +207,15 @@ def hierarchical_risk_coverage(model: Any, loader: Iterable[Any], *, samples: in
         >>> curve.n, float(curve.coverage[-1])
         (2, 1.0)
     """
-    outcomes = path_outcomes(model, loader, samples=samples, who="hierarchical_risk_coverage")
+    outcomes = path_outcomes(model, loader, samples=samples, dropout=dropout,
+                             who="hierarchical_risk_coverage")
     return {name: rows.risk_coverage() for name, rows in outcomes.items()}
 
 
 def choose_confidence(model: Any, val_loader: Iterable[Any], *, target_accuracy: float = 0.95,
-                      delta: float = 0.05, samples: int = 0, grid: int | Sequence[float] = 100,
-                      method: str = "bonferroni") -> dict[str, ThresholdChoice]:
+                      delta: float = 0.05, samples: int = 0, dropout: bool = False,
+                      grid: int | Sequence[float] = 100, method: str = "bonferroni"
+                      ) -> dict[str, ThresholdChoice]:
     """A confidence threshold per class path, chosen on ``val_loader`` so that the error
     rate of the accepted climbed predictions is at most ``1 - target_accuracy`` with
     probability ``1 - delta`` (module docstring; the exact statement is in
@@ -223,6 +227,7 @@ def choose_confidence(model: Any, val_loader: Iterable[Any], *, target_accuracy:
         target_accuracy: :math:`1 - \\alpha` in (0, 1).
         delta: :math:`\\delta` in (0, 1).
         samples: Monte-Carlo samples; predict with the same number.
+        dropout: MC dropout for the samples; predict the same way.
         grid: the candidate thresholds: a count (``j / grid``) or the values.
         method: ``"bonferroni"`` or ``"fixed_sequence"``.
 
@@ -244,6 +249,7 @@ def choose_confidence(model: Any, val_loader: Iterable[Any], *, target_accuracy:
     """
     check_choice(target=target_accuracy, delta=delta, grid=grid, method=method,
                  who="choose_confidence", target_name="target_accuracy")
-    outcomes = path_outcomes(model, val_loader, samples=samples, who="choose_confidence")
+    outcomes = path_outcomes(model, val_loader, samples=samples, dropout=dropout,
+                             who="choose_confidence")
     return {name: rows.choose(target_accuracy=target_accuracy, delta=delta, grid=grid,
                               method=method) for name, rows in outcomes.items()}

@@ -25,6 +25,17 @@ with distinct scores this is the usual AURC, :math:`\frac1n \sum_{k=1}^n
 \mathrm{risk@}k` (Geifman et al. 2019). Scores are compared in float32, as the
 predictions that use the thresholds compare them.
 
+**Ties.** Rows whose scores tie are accepted together (no threshold separates them), so
+the curve has one point per tie group, and the coverage a group adds is weighed by the
+risk at the group's end. :func:`taskgraph.metrics.aurc` ranks by an uncertainty instead
+and takes the expectation over the orders of tied rows (each error of a tied run replaced
+by the run's mean), which puts points inside a tie group that no threshold reaches. The
+two areas are equal when no scores tie; with ties they differ: for errors (right |
+wrong, right tied) the threshold curve gives :math:`0 \cdot \frac13 + \frac13 \cdot
+\frac23 = \frac29` and the ranking curve :math:`(0 + \frac14 + \frac13) / 3 = \frac7{36}`.
+The threshold convention is the one a user can act on: it is the area of the operating
+points the selective predictor can be set to.
+
 Example:
     >>> import numpy as np
     >>> s = Sweep(np.array([0.9, 0.8, 0.6]), accepted=np.ones(3), loss=np.array([0., 1, 0]),
