@@ -115,9 +115,10 @@ def add_predict(sub: Any) -> argparse.ArgumentParser:
                    help="input rows (.csv, .npz); label columns, if any, are ignored")
     p.add_argument("-o", "--out", required=True, metavar="OUT",
                    help="output file, .csv or .npz (its folder is created if missing)")
-    p.add_argument("--dropout", action="store_true",
-                   help="MC dropout: with --samples K, sample the model's dropout instead of "
-                   "its synapses (synapses at their means)")
+    p.add_argument("--dropout", action=argparse.BooleanOptionalAction, default=None,
+                   help="what the --samples K draws are: --dropout MC dropout (synapses at "
+                   "their means), --no-dropout synapse draws (dropout off); default: MC "
+                   "dropout where the model has dropout, else synapse draws")
     p.add_argument("--samples", type=integer(low=0), default=0, metavar="K",
                    help="Monte-Carlo samples of the stochastic synapses; K > 0 adds the "
                    "uncertainty columns (default: 0, the expected weights)")

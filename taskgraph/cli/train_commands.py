@@ -77,9 +77,10 @@ def add_evaluate(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, metavar="FILE")
     p.add_argument("--samples", type=integer(low=0), default=0,
                    help="MC samples (0: mean synapses)")
-    p.add_argument("--dropout", action="store_true",
-                   help="MC dropout: with --samples K, sample the model's dropout instead of "
-                   "its synapses (synapses at their means)")
+    p.add_argument("--dropout", action=argparse.BooleanOptionalAction, default=None,
+                   help="what the --samples K draws are: --dropout MC dropout (synapses at "
+                   "their means), --no-dropout synapse draws (dropout off); default: MC "
+                   "dropout where the model has dropout, else synapse draws")
     p.add_argument("--batch-size", type=integer(low=1), default=256)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--out", metavar="DIR", help="also write report.json and report.md here "

@@ -38,7 +38,7 @@ __all__ = ["evaluate"]
 
 def evaluate(model: Any, loader: Iterable[Any], *, samples: int = 0, threshold: float = 0.5,
              roots: Iterable[str] | None = None, data_name: str | None = None,
-             dropout: bool = False) -> Report:
+             dropout: bool | None = None) -> Report:
     """Score ``model`` on every batch of ``loader`` (see the module docstring).
 
     Args:
@@ -53,8 +53,9 @@ def evaluate(model: Any, loader: Iterable[Any], *, samples: int = 0, threshold: 
         data_name: what ``loader`` holds, in words (e.g. ``"test.csv"`` or ``"train.csv
             (the training data: no --val given)"``), stored as ``Report.data_name`` and
             shown in the report's header.
-        dropout: MC dropout: the ``samples`` keep the model's dropout on (synapses at
-            their expected weights); see :func:`~taskgraph.model.predict.predict`.
+        dropout: what the ``samples`` are: ``True`` MC dropout, ``False`` synapse draws,
+            ``None`` (default) MC dropout where the model has dropout; see
+            :func:`~taskgraph.model.predict.predict`.
 
     Returns:
         A :class:`~taskgraph.metrics.Report`.
@@ -85,8 +86,9 @@ def evaluate(model: Any, loader: Iterable[Any], *, samples: int = 0, threshold: 
     if data_name is not None and not isinstance(data_name, str):
         raise ArgumentError(f"evaluate: data_name: expected a string or None, got "
                             f"{data_name!r}")
-    if not isinstance(dropout, bool):
-        raise ArgumentError(f"evaluate: dropout: expected True or False, got {dropout!r}")
+    if dropout is not None and not isinstance(dropout, bool):
+        raise ArgumentError(f"evaluate: dropout: expected True, False or None, got "
+                            f"{dropout!r}")
     layout = model.layout
     excluded = _roots(model.hierarchy, roots)
     gathered = predict_loader(model, loader, samples=samples, who="evaluate", dropout=dropout)

@@ -174,7 +174,7 @@ class _Gather:
 @torch.no_grad()
 def predict_loader(model: Any, loader: Iterable[Any], *, samples: int = 0,
                    targets: bool = True, who: str = "evaluate",
-                   dropout: bool = False) -> list[GroupPredictions]:
+                   dropout: bool | None = None) -> list[GroupPredictions]:
     """Run ``model.predict`` over every batch of ``loader``; gather per head group.
 
     Args:
@@ -182,8 +182,9 @@ def predict_loader(model: Any, loader: Iterable[Any], *, samples: int = 0,
             :class:`~taskgraph.model.ensemble.Ensemble` (inputs go to its device).
         loader: batches (module docstring).
         samples: Monte-Carlo samples per example (0: expected synapse weights).
-        dropout: MC dropout: the samples keep dropout on, synapses at their expected
-            weights (:func:`~taskgraph.model.predict.predict`; needs ``samples >= 1``).
+        dropout: what the samples are: ``True`` MC dropout, ``False`` synapse draws,
+            ``None`` (default) MC dropout where the model has dropout
+            (:func:`~taskgraph.model.predict.predict`).
         targets: gather the batches' targets (and require them); their values are
             checked as scoring needs them: class labels 0 or 1, class indices in range.
         who: the caller, for messages.

@@ -119,7 +119,7 @@ class Ensemble(nn.Module):
 
     @torch.no_grad()
     def predict(self, x: Any, *, samples: int = 0, chunk_size: int | None = None,
-                dropout: bool = False) -> Any:
+                dropout: bool | None = None) -> Any:
         """The mixture of the members' predictions (module docstring).
 
         Args:

@@ -285,7 +285,7 @@ class TaskGraphModel(nn.Module):
 
     @torch.no_grad()
     def predict(self, x: Any, *, samples: int = 0, chunk_size: int | None = None,
-                dropout: bool = False):
+                dropout: bool | None = None):
         """Mean probabilities (or values) per task with their uncertainty; see
         :func:`taskgraph.model.predict.predict`."""
         from taskgraph.model.predict import predict

@@ -268,7 +268,7 @@ def climb(hierarchy: Hierarchy, pred: Mapping[str, Any], *,
 
 
 def selective_predict(model: Any, x: Any, *, confidence: float | Mapping[str, float],
-                      samples: int = 0, dropout: bool = False
+                      samples: int = 0, dropout: bool | None = None
                       ) -> dict[str, SelectivePrediction]:
     """Predict ``x`` and climb every class path (module docstring).
 
@@ -278,7 +278,8 @@ def selective_predict(model: Any, x: Any, *, confidence: float | Mapping[str, fl
         confidence: the threshold :math:`c` in (0, 1], or one per path name (e.g. from
             :func:`~taskgraph.selective.choose_confidence`).
         samples: Monte-Carlo samples (0: the expected weights).
-        dropout: MC dropout for the samples (``predict(..., dropout=True)``).
+        dropout: what the samples are, as for ``predict`` (default: MC dropout where
+            the model has dropout).
 
     Returns:
         ``{path name: SelectivePrediction}``.

@@ -140,7 +140,7 @@ def _evaluated(dag: LabelDag, hierarchy: Any, roots: Iterable[str] | None, who: 
 
 
 def label_outcomes(model: Any, loader: Iterable[Any], *, samples: int = 0,
-                   dropout: bool = False, max_uncertainty: float | None = None, uncertainty: str = "std",
+                   dropout: bool | None = None, max_uncertainty: float | None = None, uncertainty: str = "std",
                    roots: Iterable[str] | None = None, who: str = "label_outcomes"
                    ) -> LabelOutcomes:
     """The coherent scores and true labels of every row of ``loader``.
@@ -149,7 +149,8 @@ def label_outcomes(model: Any, loader: Iterable[Any], *, samples: int = 0,
         model: a :class:`~taskgraph.TaskGraphModel` with binary tasks.
         loader: batches ``(x, targets)``.
         samples: Monte-Carlo samples; ``max_uncertainty`` needs ``samples > 0``.
-        dropout: MC dropout for the samples (``predict(..., dropout=True)``).
+        dropout: what the samples are, as for ``predict`` (default: MC dropout where
+            the model has dropout).
         max_uncertainty, uncertainty: withholding, as in
             :func:`~taskgraph.selective.label_sets`.
         roots: binary tasks not evaluated (default: the hierarchy's roots; ``[]``: none).
@@ -194,7 +195,7 @@ def label_outcomes(model: Any, loader: Iterable[Any], *, samples: int = 0,
 
 
 def label_set_risk_coverage(model: Any, loader: Iterable[Any], *, samples: int = 0,
-                            dropout: bool = False, max_uncertainty: float | None = None, uncertainty: str = "std",
+                            dropout: bool | None = None, max_uncertainty: float | None = None, uncertainty: str = "std",
                             roots: Iterable[str] | None = None) -> RiskCoverage:
     """The label-set risk–coverage curve over the threshold (module docstring).
 
@@ -214,7 +215,7 @@ def label_set_risk_coverage(model: Any, loader: Iterable[Any], *, samples: int =
 
 def choose_label_threshold(model: Any, val_loader: Iterable[Any], *,
                            target_precision: float = 0.9, delta: float = 0.05,
-                           samples: int = 0, dropout: bool = False,
+                           samples: int = 0, dropout: bool | None = None,
                            max_uncertainty: float | None = None,
                            uncertainty: str = "std", roots: Iterable[str] | None = None,
                            grid: int | Sequence[float] = 100, method: str = "bonferroni"

@@ -229,7 +229,7 @@ def label_sets(hierarchy: Hierarchy | LabelDag, pred: Mapping[str, Any], *, thre
 
 
 def label_set_predict(model: Any, x: Any, *, threshold: float, samples: int = 0,
-                      dropout: bool = False, max_uncertainty: float | None = None,
+                      dropout: bool | None = None, max_uncertainty: float | None = None,
                       uncertainty: str = "std") -> LabelSetPrediction:
     """Predict ``x`` and return coherent label sets (module docstring).
 
@@ -239,7 +239,8 @@ def label_set_predict(model: Any, x: Any, *, threshold: float, samples: int = 0,
         threshold: :math:`\\tau` in (0, 1] (e.g. from
             :func:`~taskgraph.selective.choose_label_threshold`).
         samples: Monte-Carlo samples; ``max_uncertainty`` needs ``samples > 0``.
-        dropout: MC dropout for the samples (``predict(..., dropout=True)``).
+        dropout: what the samples are, as for ``predict`` (default: MC dropout where
+            the model has dropout).
         max_uncertainty, uncertainty: as for :func:`label_sets`.
 
     Raises:

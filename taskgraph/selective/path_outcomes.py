@@ -143,7 +143,7 @@ def _true_path(path: ClassPath, targets: list[np.ndarray], who: str
 
 
 def path_outcomes(model: Any, loader: Iterable[Any], *, samples: int = 0,
-                  dropout: bool = False, who: str = "path_outcomes"
+                  dropout: bool | None = None, who: str = "path_outcomes"
                   ) -> dict[str, PathOutcomes]:
     """Climbing's confidences and outcomes on every labelled row of ``loader``.
 
@@ -151,7 +151,8 @@ def path_outcomes(model: Any, loader: Iterable[Any], *, samples: int = 0,
         model: a :class:`~taskgraph.TaskGraphModel` with class paths.
         loader: batches ``(x, targets)`` (as for :func:`~taskgraph.evaluate`).
         samples: Monte-Carlo samples (0: the expected weights).
-        dropout: MC dropout: the samples keep dropout on (``predict(..., dropout=True)``).
+        dropout: what the samples are, as for ``predict`` (default: MC dropout where
+            the model has dropout).
         who: the caller, for messages.
 
     Returns:
@@ -196,7 +197,7 @@ def path_outcomes(model: Any, loader: Iterable[Any], *, samples: int = 0,
 
 
 def hierarchical_risk_coverage(model: Any, loader: Iterable[Any], *, samples: int = 0,
-                               dropout: bool = False) -> dict[str, RiskCoverage]:
+                               dropout: bool | None = None) -> dict[str, RiskCoverage]:
     """The hierarchical risk–coverage curve of every class path (module docstring).
 
     Example:
@@ -213,7 +214,7 @@ def hierarchical_risk_coverage(model: Any, loader: Iterable[Any], *, samples: in
 
 
 def choose_confidence(model: Any, val_loader: Iterable[Any], *, target_accuracy: float = 0.95,
-                      delta: float = 0.05, samples: int = 0, dropout: bool = False,
+                      delta: float = 0.05, samples: int = 0, dropout: bool | None = None,
                       grid: int | Sequence[float] = 100, method: str = "bonferroni"
                       ) -> dict[str, ThresholdChoice]:
     """A confidence threshold per class path, chosen on ``val_loader`` so that the error
@@ -227,7 +228,7 @@ def choose_confidence(model: Any, val_loader: Iterable[Any], *, target_accuracy:
         target_accuracy: :math:`1 - \\alpha` in (0, 1).
         delta: :math:`\\delta` in (0, 1).
         samples: Monte-Carlo samples; predict with the same number.
-        dropout: MC dropout for the samples; predict the same way.
+        dropout: what the samples are, as for ``predict``; predict the same way.
         grid: the candidate thresholds: a count (``j / grid``) or the values.
         method: ``"bonferroni"`` or ``"fixed_sequence"``.
 

@@ -35,7 +35,7 @@ def _column(path: str, name: str) -> np.ndarray:
         return np.array([float(r[name]) for r in csv.DictReader(fh)])
 
 
-def test_predict_dropout_draws_vary_and_synapse_draws_differ(files):
+def test_predict_dropout_draws_vary_and_synapse_draws_differ_and_dropout_is_the_default(files):
     drop = f"{files['root']}/drop.csv"
     assert main(["predict", files["model"], "--data", files["data"], "-o", drop,
                  "--samples", "8", "--dropout", "--seed", "1"]) == 0
@@ -43,8 +43,12 @@ def test_predict_dropout_draws_vary_and_synapse_draws_differ(files):
     assert std.shape == (12,) and (std > 1e-4).all()  # p = 0.5 dropout: draws differ
     syn = f"{files['root']}/syn.csv"
     assert main(["predict", files["model"], "--data", files["data"], "-o", syn,
-                 "--samples", "8", "--seed", "1"]) == 0
+                 "--samples", "8", "--no-dropout", "--seed", "1"]) == 0
     assert not np.allclose(_column(syn, "mammal.prob"), _column(drop, "mammal.prob"))
+    auto = f"{files['root']}/auto.csv"  # the default for a model with dropout: MC dropout
+    assert main(["predict", files["model"], "--data", files["data"], "-o", auto,
+                 "--samples", "8", "--seed", "1"]) == 0
+    np.testing.assert_array_equal(_column(auto, "mammal.prob"), _column(drop, "mammal.prob"))
 
 
 def test_evaluate_dropout_reports_mutual_information(files, capsys):

@@ -159,7 +159,7 @@ def test_mc_dropout_is_passed_through(make_case):
     assert report.tasks["diet"]["mutual_info"] > 0  # dropout draws differ
     with pytest.raises(ArgumentError, match="dropout=True needs samples"):
         evaluate(model, loader, dropout=True)
-    with pytest.raises(ArgumentError, match="evaluate: dropout: expected True or False"):
+    with pytest.raises(ArgumentError, match="evaluate: dropout: expected True, False or None"):
         evaluate(model, loader, samples=2, dropout="yes")
     plain, _, _, loader = make_case("hierarchies/cell_functions.yaml")
     with pytest.raises(ArgumentError, match="no dropout"):

@@ -1,6 +1,7 @@
 """MC dropout through selective prediction: every selective function passes ``dropout=``
 on to ``predict``, so its result is that of ``predict(..., dropout=True)`` with the same
-draws, differs from the synapse draws, and refuses dropout without samples."""
+draws, differs from the synapse draws (``dropout=False``), is the default for a model
+with dropout, and refuses dropout without samples."""
 
 from __future__ import annotations
 
@@ -47,14 +48,16 @@ def test_selective_predict_climbs_the_mc_dropout_prediction():
     for name, sel in out.items():
         torch.testing.assert_close(sel.confidence, expected[name].confidence)
         assert torch.equal(sel.depth, expected[name].depth)
-    plain = drawn(selective_predict, model, x, confidence=0.4, samples=8)
+    plain = drawn(selective_predict, model, x, confidence=0.4, samples=8, dropout=False)
     assert any(not torch.equal(plain[n].confidence, out[n].confidence) for n in out)
+    default = drawn(selective_predict, model, x, confidence=0.4, samples=8)
+    assert all(torch.equal(default[n].confidence, out[n].confidence) for n in out)
 
 
 def test_path_outcomes_and_the_threshold_choice_use_mc_dropout():
     model, loader = animals()
     rows = drawn(path_outcomes, model, loader, samples=8, dropout=True)["species"]
-    plain = drawn(path_outcomes, model, loader, samples=8)["species"]
+    plain = drawn(path_outcomes, model, loader, samples=8, dropout=False)["species"]
     assert not np.array_equal(rows.confidence, plain.confidence)
     curve = drawn(hierarchical_risk_coverage, model, loader, samples=8, dropout=True)
     np.testing.assert_allclose(curve["species"].coverage, rows.risk_coverage().coverage)
@@ -71,7 +74,7 @@ def test_label_sets_use_mc_dropout():
     pred = drawn(model.predict, x, samples=8, dropout=True)
     expected = label_sets(LabelDag(model.hierarchy), pred, threshold=0.5)
     torch.testing.assert_close(out.score, expected.score)
-    plain = drawn(label_set_predict, model, x, threshold=0.5, samples=8)
+    plain = drawn(label_set_predict, model, x, threshold=0.5, samples=8, dropout=False)
     assert not torch.equal(plain.score, out.score)
     curve = drawn(label_set_risk_coverage, model, [(x, y)], samples=8, dropout=True)
     assert curve.n == 30
