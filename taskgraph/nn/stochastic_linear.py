@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from taskgraph.nn.synapses import inverse_softplus, normal_kl
+from taskgraph.nn.task_dot import task_dot
 
 __all__ = ["StochasticLinear", "TaskLinear"]
 
@@ -288,7 +289,7 @@ class TaskLinear(nn.Module):
             out = flat.view(*x.shape[:-1], T, o)  # (*, T, F_out)
             return out if bias is None else out + bias
         if weight.shape[-1] == 1:  # scalar heads: a multiply-add, no batched GEMM
-            out = (x * weight[..., 0]).sum(-1, keepdim=True)  # (*, T, 1)
+            out = task_dot(x, weight[..., 0]).unsqueeze(-1)  # (*, T, 1)
         else:
             out = torch.einsum("...ti,tio->...to", x, weight)  # (*, T, F_out)
         return out if bias is None else out + bias
