@@ -124,7 +124,19 @@ def evaluate(model: Any, loader: Iterable[Any], *, samples: int = 0, threshold: 
                   samples=samples, n_examples=gathered[0].mean.shape[0],
                   threshold=float(threshold),
                   single_class=[name for name in layout.names if name in single],
-                  data_name=data_name, levels=level_rows(tasks, model.hierarchy.depths))
+                  data_name=data_name, levels=level_rows(tasks, model.hierarchy.depths),
+                  draws=_draws(model, samples, dropout))
+
+
+def _draws(model: Any, samples: int, dropout: bool | None) -> str | None:
+    """What :func:`evaluate`'s samples were, for the report."""
+    from taskgraph.model.ensemble import Ensemble
+    from taskgraph.model.predict import uses_dropout
+
+    if samples == 0:
+        return None
+    first = model.members[0] if isinstance(model, Ensemble) else model
+    return "MC dropout" if uses_dropout(first, samples, dropout) else "synapses"
 
 
 def _roots(hierarchy: Any, roots: Iterable[str] | None) -> tuple[str, ...]:

@@ -156,6 +156,8 @@ class Report:
         hierarchy: label-hierarchy metrics (empty with fewer than two binary tasks).
         overall: mean ``score`` over the tasks where it is defined (``None`` if none).
         samples: Monte-Carlo samples used (0: expected synapse weights).
+        draws: what the samples were: ``"MC dropout"`` or ``"synapses"``; ``None``
+            without samples.
         n_examples: examples seen.
         threshold: the decision threshold of binary and multilabel predictions.
         single_class: the binary tasks whose labelled examples all have one class: their
@@ -176,6 +178,7 @@ class Report:
     single_class: list[str] = field(default_factory=list)
     data_name: str | None = None
     levels: list[dict[str, Any]] = field(default_factory=list)
+    draws: str | None = None
 
     def __repr__(self) -> str:
         overall = "None" if self.overall is None else f"{self.overall:.4g}"
@@ -218,6 +221,7 @@ class Report:
         """A JSON-ready copy: plain Python types, ``None`` for undefined values."""
         return _jsonable({"overall": self.overall, "data_name": self.data_name,
                           "n_examples": self.n_examples, "samples": self.samples,
+                          "draws": self.draws,
                           "threshold": self.threshold, "scored_tasks": self.scored_tasks,
                           "single_class": list(self.single_class), "levels": self.levels,
                           "tasks": self.tasks, "hierarchy": self.hierarchy})
@@ -260,7 +264,8 @@ class Report:
         if self.data_name is not None:
             lines += [f"data: {self.data_name}", ""]
         lines.append(f"{self._summary(f'**{_number(self.overall)}**')} · "
-                     f"{self.n_examples:,} examples · samples {self.samples} · "
+                     f"{self.n_examples:,} examples · samples {self.samples}"
+                     f"{f' ({self.draws})' if self.draws else ''} · "
                      f"threshold {self.threshold:g}")
         lines += self._levels_markdown()
         if len(self.tasks) > max_rows:

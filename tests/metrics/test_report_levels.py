@@ -154,6 +154,10 @@ def test_mc_dropout_is_passed_through(make_case):
     (xb, _), = list(loader)  # the same draws: iterate the loader, then predict
     pred = model.predict(xb, samples=4, dropout=True)
     assert report.samples == 4
+    assert report.draws == "MC dropout" and "samples 4 (MC dropout)" in report.to_markdown()
+    assert report.to_dict()["draws"] == "MC dropout"
+    assert evaluate(model, loader, samples=2, dropout=False).draws == "synapses"
+    assert evaluate(model, loader).draws is None
     assert report.tasks["diet"]["mutual_info"] == pytest.approx(
         pred["diet"].mutual_info.mean().item(), rel=1e-5)
     assert report.tasks["diet"]["mutual_info"] > 0  # dropout draws differ
