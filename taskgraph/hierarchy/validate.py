@@ -16,11 +16,11 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 import networkx as nx
 
-from taskgraph.errors import HierarchyError, Problem
+from taskgraph.errors import HierarchyError
 from taskgraph.hierarchy import schema
 from taskgraph.hierarchy.report import ProblemReport as _Report
 from taskgraph.hierarchy.report import format_path

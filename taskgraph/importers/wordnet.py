@@ -40,7 +40,8 @@ def parse_wordnet(lines: Iterable[str], *, name: str = "wordnet_nouns", where: s
         fields, _, gloss = line.partition("|")
         parts = fields.split()
         try:
-            offset, _lex, pos, count = parts[0], parts[1], parts[2], int(parts[3], 16)
+            # parts[1] is the lexicographer file number, not used
+            offset, pos, count = parts[0], parts[2], int(parts[3], 16)
             word = parts[4]
             at = 4 + 2 * count
             n_ptr = int(parts[at])

@@ -226,7 +226,8 @@ def plot_metrics(report: Any, path: str | os.PathLike | Any, *, max_tasks: int =
                 label = f"{kind} ({SCORE_NAME[kind]})"
             ax.barh(y, m["score"], height=0.7, color=TYPE_STYLE[kind]["color"], alpha=0.85,
                     label=label)
-            if len(scored) <= 40:  # the value beside the bar, right of 0 for negatives
+            if len(scored) - (gap is not None) <= 40:  # the value beside the bar (the
+                # gap row is not a bar), right of 0 for negatives
                 score = m["score"]
                 ax.text(max(score, 0.0) + 0.01, y, f"{score:.3f}", va="center", ha="left",
                         fontsize=7, color=INK)

@@ -20,7 +20,7 @@ import re
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from taskgraph.hierarchy.specs import TaskSpec
+from taskgraph.hierarchy.specs import TaskSpec  # noqa: F401  (the module docstring's example)
 
 __all__ = ["TYPE_STYLE", "PALETTE", "INK", "MUTED", "RC", "LARGE", "wrap_label", "detail_line",
            "check_format", "check_target", "figure", "save", "type_of", "require_matplotlib"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from taskgraph.datasets.hmc import ROOTS, HMCData, Split, load_hmc, shipped_root
+from taskgraph.datasets.hmc import HMCData, Split, load_hmc, shipped_root
 from taskgraph.errors import DataError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -100,6 +100,17 @@ def test_metrics_with_many_tasks_show_the_best_and_worst():
         plot_metrics({"tasks": {"a": {"type": "binary", "score": None}}}, io.BytesIO())
 
 
+def test_the_best_and_worst_bars_keep_their_values(figures):
+    # 499 tasks, 40 bars and the gap row: the values stay readable beside the bars
+    tasks = {f"task{i:03d}": {"type": "binary", "n": 5, "score": i / 1000} for i in range(499)}
+    plot_metrics({"tasks": tasks, "overall": 0.25}, "unused.png")
+    (fig,) = figures
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "0.498" in texts and "0.000" in texts and "0.019" in texts  # best, worst
+    assert sum(1 for t in texts if t.startswith("0.")) == 40
+    assert any("459 more tasks" in t for t in texts)
+
+
 @pytest.mark.parametrize("per", ["direction", "edge"])
 def test_synapse_distributions(run, per, tmp_path):
     out = plot_synapses(run.model, tmp_path / f"syn_{per}.png", samples=200, per=per)
