@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -83,15 +83,33 @@ class MLPEncoder(nn.Module):
         Raises:
             DataError: ``x`` is not a ``(B, in_features)`` tensor.
         """
+        return self._run(self.layers, self._checked(x), sample)
+
+    def dropout_split(self) -> tuple[Callable[[Any], Tensor], Callable[[Tensor], Tensor]] | None:
+        """``(head, tail)`` with ``tail(head(x)) == self(x, sample=False)`` and no dropout
+        in ``head``, split at the first dropout module with ``p > 0``; ``None`` when
+        nothing comes before it. MC dropout runs ``head`` once and ``tail`` per draw."""
+        i = _first_dropout(self.layers)
+        if not i:
+            return None
+        head, tail = self.layers[:i], self.layers[i:]
+        return (lambda x: self._run(head, self._checked(x), False),
+                lambda u: self._run(tail, u, False))
+
+    @staticmethod
+    def _run(layers: Any, x: Tensor, sample: bool | None) -> Tensor:
+        for layer in layers:
+            x = layer(x, sample=sample) if isinstance(layer, StochasticLinear) else layer(x)
+        return x
+
+    def _checked(self, x: Any) -> Tensor:
         want = self.in_features
         if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != want:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise DataError(f"model input: expected a (B, in_features={want}) tensor, "
                             f"got {got}" + (" (one example? use x[None] or x.unsqueeze(0))"
                                             if got == (want,) else ""))
-        for layer in self.layers:
-            x = layer(x, sample=sample) if isinstance(layer, StochasticLinear) else layer(x)
-        return x  # (B, out_features)
+        return x
 
     def kl(self) -> Tensor:
         kls = [m.kl() for m in self.layers if isinstance(m, StochasticLinear)]
@@ -129,7 +147,22 @@ class UserEncoder(nn.Module):
 
     def forward(self, x: Any, *, sample: bool | None = None) -> Tensor:
         """Raises DataError when the module returns something other than ``(B, D)``."""
-        z = self.module(x)
+        return self._checked(self.module(x))
+
+    def dropout_split(self) -> tuple[Callable[[Any], Any], Callable[[Any], Tensor]] | None:
+        """For an ``nn.Sequential`` module, ``(head, tail)`` split before the first
+        child that holds a dropout module with ``p > 0`` (see
+        :meth:`MLPEncoder.dropout_split`); ``None`` for any other module, or when nothing
+        comes before that child."""
+        if not isinstance(self.module, nn.Sequential):
+            return None
+        i = _first_dropout(self.module)
+        if not i:
+            return None
+        head, tail = self.module[:i], self.module[i:]
+        return head, lambda u: self._checked(tail(u))
+
+    def _checked(self, z: Any) -> Tensor:
         if isinstance(z, (tuple, list)):  # e.g. an LSTM's (output, state): take the first
             z = z[0]
         want = self.out_features
@@ -154,6 +187,16 @@ class UserEncoder(nn.Module):
 
     def extra_repr(self) -> str:
         return f"out_features={self.out_features}"
+
+
+def _first_dropout(layers: Any) -> int | None:
+    """Index of the first of ``layers`` that is or holds a dropout module with ``p > 0``."""
+    from taskgraph.model.predict import DROPOUT_MODULES
+
+    for i, layer in enumerate(layers):
+        if any(isinstance(m, DROPOUT_MODULES) and m.p > 0 for m in layer.modules()):
+            return i
+    return None
 
 
 def infer_out_features(module: nn.Module) -> int | None:

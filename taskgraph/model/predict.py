@@ -244,13 +244,13 @@ def uses_dropout(model: Any, samples: int, dropout: bool | None) -> bool:
     if dropout is not None and not isinstance(dropout, bool):
         raise ArgumentError(f"predict: dropout: expected True, False or None, got {dropout!r}")
     if dropout is None:
-        return samples > 0 and any(isinstance(m, _DROPOUT) and m.p > 0
+        return samples > 0 and any(isinstance(m, DROPOUT_MODULES) and m.p > 0
                                    for m in model.modules())
     return dropout
 
 
 #: The dropout modules MC dropout keeps on (``nn.Dropout``, its 1d/2d/3d and alpha kin).
-_DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+DROPOUT_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
             nn.FeatureAlphaDropout)
 
 
@@ -259,7 +259,7 @@ def _dropout_modules(model: Any, samples: int) -> list[nn.Module]:
     if samples == 0:
         raise ArgumentError("predict: dropout=True needs samples >= 1 (the number of "
                             "forward passes with dropout on), got samples=0")
-    drops = [m for m in model.modules() if isinstance(m, _DROPOUT)]
+    drops = [m for m in model.modules() if isinstance(m, DROPOUT_MODULES)]
     if not any(getattr(m, "p", 0.0) > 0 for m in drops):  # p = 0: every draw the same
         raise ArgumentError("predict: dropout=True, but the model has no dropout module "
                             "with p > 0 (nn.Dropout); compile it with e.g. encoder dropout "
@@ -270,17 +270,26 @@ def _dropout_modules(model: Any, samples: int) -> list[nn.Module]:
 def _dropout_draws(model: Any, x: Any, samples: int, chunk_size: int | None,
                    accs: list[_Accumulator]) -> None:
     """K forward passes with dropout on and expected synapse weights, folded into the
-    batch when ``x`` is a tensor (one pass per draw otherwise)."""
+    batch when ``x`` is a tensor (one pass per draw otherwise). Where the encoder can be
+    split at its first dropout module (``dropout_split``: the MLP encoder, a user's
+    ``nn.Sequential``), the part before it runs once, not K times: the draws are the same,
+    since nothing before the first dropout module is random."""
     if not isinstance(x, Tensor):
         for _ in range(samples):
             for acc, block in zip(accs, scaled_logits(model, model(x, sample=False))):
                 acc.add(block[None])
         return
     B = x.shape[0]
+    split = getattr(model.encoder, "dropout_split", lambda: None)()
+    head = split[0](x) if split is not None else None  # (B, ...) before the first dropout
     done, k_chunk = 0, chunk_size or _samples_per_chunk(model, B, samples)
     while done < samples:
         k = min(k_chunk, samples - done)
-        out = model.sampled_suffix(Prefix(x, 0).repeat(k), sample=False)  # (k*B, ...)
+        if head is None:
+            prefix = Prefix(x, 0).repeat(k)
+        else:  # the encoder's head ran once; each draw starts at its first dropout
+            prefix = Prefix(split[1](head.repeat(k, *([1] * (head.dim() - 1)))), 1)
+        out = model.sampled_suffix(prefix, sample=False)  # (k*B, ...)
         for acc, block in zip(accs, scaled_logits(model, out)):
             acc.add(block.reshape(k, B, *block.shape[1:]))
         done += k

@@ -98,8 +98,8 @@ def test_dropout_with_p_zero_only_is_refused():
 def test_the_samples_are_folded_into_the_batch():
     torch.manual_seed(0)
     encoder = nn.Sequential(nn.Linear(4, 6), nn.Dropout(0.3))
-    rows: list[int] = []
-    encoder.register_forward_hook(lambda module, inputs, output: rows.append(
+    rows: list[int] = []  # rows seen by the dropout module, where the draws begin
+    encoder[1].register_forward_hook(lambda module, inputs, output: rows.append(
         inputs[0].shape[0]))
     model = tg.compile(ANIMALS, encoder=encoder, task_dim=4).eval()
     model.predict(torch.randn(3, 4), samples=8, dropout=True)
