@@ -14,7 +14,7 @@ images once:
   images (``--temperature-per``: one temperature per task by default);
 - **MC dropout**: ``samples=K, dropout=True``;
 - **ensemble**: :class:`taskgraph.Ensemble` of the M models, ``samples=0``;
-- **stochastic**: ``samples=K`` (synapses sampled, dropout off).
+- **stochastic**: ``samples=K, dropout=False`` (synapses sampled, dropout off).
 
 Measures per task on test (multiclass, top label): accuracy; NLL
 :math:`-\frac1N\sum_i \log p_{i, y_i}`; Brier :math:`\frac1N\sum_i\sum_k (p_{ik} -
@@ -147,7 +147,7 @@ def run_seed(h: Any, seed: int, x_all: torch.Tensor, y_all: np.ndarray,
             + f", train {train_s:.0f} s", flush=True)
 
     score("deterministic", model, {}, base_train)
-    score("stochastic", model, {"samples": K}, base_train)
+    score("stochastic", model, {"samples": K, "dropout": False}, base_train)
     score("MC dropout", model, {"samples": K, "dropout": True}, base_train)
     score("ensemble", tg.Ensemble([m for m, _ in members]).eval(), {},
           sum(s for _, s in members))
