@@ -12,7 +12,8 @@ predicts the test split once:
   valid (``--temperature-per``: one temperature for all labels by default);
 - **MC dropout**: ``samples=K, dropout=True`` (dropout on, synapses at their means);
 - **ensemble**: :class:`taskgraph.model.ensemble.Ensemble` of the M models, ``samples=0``;
-- **stochastic**: ``samples=K, dropout=False`` (the synapses sampled, dropout off; the default draws of a model without dropout).
+- **stochastic**: ``samples=K, dropout=False`` (the synapses sampled, dropout off; what
+  ``samples=K`` draws for a model without dropout).
 
 Measures on test: AU(PRC)-bar (micro AP over the evaluated labels, the protocol's
 score, higher is better); over the evaluated labels (the roots left out) that have a
