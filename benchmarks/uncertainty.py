@@ -208,8 +208,15 @@ def load_records(path: str, names: Sequence[str]) -> list[dict]:
         if recs:
             rows.append({"name": name, "labels": recs[0]["labels"],
                          "seeds": [r["methods"] for r in recs],
-                         "seed_ids": [r["seed"] for r in recs]})
+                         "seed_ids": [r["seed"] for r in recs],
+                         "threads": sorted({r.get("threads") for r in recs} - {None})})
     return rows
+
+
+def threads_of(rows: list[dict]) -> str:
+    """The torch thread counts the rows were measured with (this process's if unknown)."""
+    found = sorted({t for r in rows for t in r.get("threads", [])})
+    return "/".join(map(str, found)) if found else str(torch.get_num_threads())
 
 
 def markdown(rows: list[dict], args: argparse.Namespace) -> str:
@@ -221,7 +228,7 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
         f"--temperature-per {args.temperature_per}"
         f"{f' --epochs {args.epochs}' if args.epochs else ''}`", "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} "
+        f"{platform.python_version()}, torch {torch.__version__} ({threads_of(rows)} "
         f"threads), device {args.device or 'cpu'}. Test split; mean ± std over seeds. NLL, "
         "Brier, ECE (15 equal-width bins) and adaptive ECE (15 equal-mass bins): means over "
         "the evaluated labels with a test positive; AURC (entropy) and error-detection "

@@ -60,7 +60,7 @@ from taskgraph.metrics.selective import aurc, error_detection_auroc  # noqa: E40
 from taskgraph.model.temperature import PER  # noqa: E402
 from taskgraph.train import make_loader  # noqa: E402
 from uncertainty import (METHODS, PAIRS, append_record, load_records,  # noqa: E402
-                         mean_std, paired)
+                         mean_std, paired, threads_of)
 
 TASKS = ("kind", "group", "item")
 MEASURES = ("accuracy", "nll", "brier", "ece", "adaptive_ece", "aurc", "auroc_entropy",
@@ -177,9 +177,10 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
              f"{args.temperature_per}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
              f"{platform.python_version()}, torch {torch.__version__} "
-             f"({torch.get_num_threads()} threads). 10,000 test images; mean ± std over "
+             f"({threads_of(rows)} threads). 10,000 test images; mean ± std over "
              f"{n} seed{'s' if n != 1 else ''} ({', '.join(map(str, seeds))}). Lower is "
-             "better except for accuracy and the AUROCs. K = samples, M = members.", ""]
+             "better except for accuracy and the AUROCs. K = samples, M = members.", "",
+             *([args.note, ""] if args.note else [])]
     if not rows:
         return "\n".join(lines) + "\n"
     seed_rows = rows[0]["seeds"]
@@ -218,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--temperature-per", choices=PER, default="task")
     parser.add_argument("--records", default=None, help="JSON-lines file of finished seeds")
+    parser.add_argument("--note", default=None, help="a paragraph for the table's header")
     parser.add_argument("--table-only", action="store_true",
                         help="train nothing: write the table from --records")
     parser.add_argument("--out", default=os.path.join(HERE, "results",
