@@ -100,7 +100,9 @@ def metrics_section(data: Mapping[str, Any], depths: Mapping[str, int] | None = 
     tasks = data["tasks"]
     out = [f'<p>overall score <b>{num(data.get("overall"))}</b> (mean of the per-task '
            f'primary scores) on {num(data.get("n_examples"))} examples, '
-           f'{num(data.get("samples"))} Monte-Carlo samples. Primary score: '
+           f'{num(data.get("samples"))} Monte-Carlo samples'
+           + (f' ({html.escape(str(data["draws"]))})' if data.get("draws") else "")
+           + '. Primary score: '
            + "; ".join(f"{k}: {v}" for k, v in SCORE_NAME.items()) + ".</p>"]
     if data.get("levels"):
         out.append(levels_section(data["levels"]))

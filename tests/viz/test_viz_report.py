@@ -148,3 +148,13 @@ def test_chromium_renders_the_report(report_page, tmp_path):
         assert image.size == (1200, 2000)
         colours = image.convert("L").getextrema()
         assert colours[0] < 100 < colours[1]  # not a blank page
+
+
+def test_the_metrics_section_says_what_the_samples_were():
+    from taskgraph.viz.report_sections import metrics_section
+
+    data = {"overall": 0.5, "samples": 32, "n_examples": 9,
+            "tasks": {"a": {"type": "binary", "n": 9, "score": 0.5}}}
+    assert "32 Monte-Carlo samples (MC dropout)." in metrics_section({**data,
+                                                                       "draws": "MC dropout"})
+    assert "32 Monte-Carlo samples. Primary" in metrics_section(data)  # an older report
