@@ -205,9 +205,11 @@ def plot_risk_coverage(model: Any, loader: Iterable[Any], path: str | os.PathLik
         rel.set_title("Relative to answering everything", loc="left", color=INK)
         few = sum(1 for c in curves if c.errors.sum() < _MIN_ERRORS)
         if few:
-            rel.text(0.02, 0.97, f"{few} level{'s' if few != 1 else ''} with fewer than "
+            # bottom right: every drawn curve is high there (it ends at 1 at full
+            # coverage), while the top is where the dashed line at 1 runs
+            rel.text(0.98, 0.03, f"{few} level{'s' if few != 1 else ''} with fewer than "
                      f"{_MIN_ERRORS} errors not drawn", transform=rel.transAxes,
-                     fontsize=7, color=MUTED, va="top")
+                     fontsize=7, color=MUTED, va="bottom", ha="right")
         fig.legend(loc="outside lower center", ncol=2 if len(curves) > 3 else 1,
                    fontsize=7.5)
         return save(fig, path)
