@@ -213,6 +213,11 @@ def load_records(path: str, names: Sequence[str]) -> list[dict]:
     return rows
 
 
+def seed_list(rows: list[dict]) -> str:
+    """The seeds of the rows, comma-separated (empty when there are none)."""
+    return ",".join(map(str, sorted({i for r in rows for i in r.get("seed_ids", [])})))
+
+
 def threads_of(rows: list[dict]) -> str:
     """The torch thread counts the rows were measured with (this process's if unknown)."""
     found = sorted({t for r in rows for t in r.get("threads", [])})
@@ -224,7 +229,7 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
     lines = [
         "# Uncertainty baselines (HMC)", "",
         f"`python benchmarks/uncertainty.py --datasets {args.datasets} --seed-list "
-        f"{args.seed_list} --members {args.members} --samples {args.samples} "
+        f"{seed_list(rows) or args.seed_list} --members {args.members} --samples {args.samples} "
         f"--temperature-per {args.temperature_per}"
         f"{f' --epochs {args.epochs}' if args.epochs else ''}`", "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
@@ -233,7 +238,8 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
         "Brier, ECE (15 equal-width bins) and adaptive ECE (15 equal-mass bins): means over "
         "the evaluated labels with a test positive; AURC (entropy) and error-detection "
         "AUROC: pooled over (example, label) entries, errors at threshold 1/2. Lower is "
-        "better except for AU(PRC)-bar and the AUROCs. K = samples, M = members.", ""]
+        "better except for AU(PRC)-bar and the AUROCs. K = samples, M = members.", "",
+        *([args.note, ""] if args.note else [])]
     for r in rows:
         n = len(r["seeds"])
         lines += [f"## {r['name']} ({r['labels']} labels, {n} seed{'s' if n != 1 else ''}: "
@@ -275,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="JSON-lines file: every finished seed is appended to it, and "
                              "the table is made from all its records for --datasets (so "
                              "runs in separate processes merge into one table)")
+    parser.add_argument("--note", default=None, help="a paragraph for the table's header")
     parser.add_argument("--table-only", action="store_true",
                         help="train nothing: write the table from --records")
     args = parser.parse_args(argv)
