@@ -41,7 +41,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 
 import taskgraph as tg  # noqa: E402
-from images_hierarchy import DATA, FILES, cnn, load_split  # noqa: E402
+from images_hierarchy import DATA, FILES, cnn, has_fashion, load_split  # noqa: E402
 from taskgraph.atomic import atomic_write  # noqa: E402
 from taskgraph.train import make_loader  # noqa: E402
 
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
                                                       "fashion_scarce.md"))
     args = parser.parse_args(argv)
-    if not all(os.path.exists(os.path.join(args.data, f)) for p in FILES.values() for f in p):
+    if not has_fashion(args.data):
         print(f"Fashion-MNIST is not in {args.data} (apt-get install dataset-fashion-mnist, "
               "or --data DIR)", file=sys.stderr)
         return 2

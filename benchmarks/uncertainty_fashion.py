@@ -52,7 +52,7 @@ sys.path.insert(0, HERE)
 
 import taskgraph as tg  # noqa: E402
 from fashion_scarce import scarce_targets  # noqa: E402
-from images_hierarchy import DATA, FILES, cnn, load_split  # noqa: E402
+from images_hierarchy import DATA, FILES, cnn, has_fashion, load_split  # noqa: E402
 from taskgraph.atomic import write_text_atomic  # noqa: E402
 from taskgraph.metrics.calibration import (  # noqa: E402
     expected_calibration_error, multiclass_brier_score)
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         write_text_atomic(args.out, text)
         print(text)
         return 0
-    if not all(os.path.exists(os.path.join(args.data, f)) for p in FILES.values() for f in p):
+    if not has_fashion(args.data):
         print(f"Fashion-MNIST is not in {args.data} (apt-get install dataset-fashion-mnist, "
               "or --data DIR)", file=sys.stderr)
         return 2

@@ -47,6 +47,11 @@ def read_idx(path: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * raw[3]).reshape(shape)
 
 
+def has_fashion(folder: str) -> bool:
+    """Whether ``folder`` holds the four Fashion-MNIST files."""
+    return all(os.path.exists(os.path.join(folder, f)) for p in FILES.values() for f in p)
+
+
 def load_split(folder: str, split: str) -> tuple[torch.Tensor, np.ndarray]:
     images, labels = (read_idx(os.path.join(folder, f)) for f in FILES[split])
     return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1), labels.astype(int)
@@ -92,7 +97,7 @@ def main() -> None:
     if args.quick:
         torch.set_num_threads(1)
         args.train_size, args.test_size, args.epochs = 3000, 1000, 1
-    if not all(os.path.exists(os.path.join(args.data, f)) for p in FILES.values() for f in p):
+    if not has_fashion(args.data):
         print(f"Fashion-MNIST is not in {args.data}. Install it with:\n"
               "    apt-get install dataset-fashion-mnist\n"
               "or pass --data DIR holding its four *-ubyte.gz files.", file=sys.stderr)
