@@ -83,7 +83,7 @@ class NaiveTaskGraph(nn.Module):
                              f"this baseline at {self.norm!r}")
         self.encoder[0].load_state_dict(model.encoder.layers[0].state_dict())
         for t in range(self.num_tasks):
-            self.proj[t].weight.copy_(model.projections.weight[t].T)
+            self.proj[t].weight.copy_(model.projections.task_weight()[t].T)
             self.proj[t].bias.copy_(model.projections.bias[t])
             self.heads[t].weight.copy_(model.heads[0].weight[t].T)
             self.heads[t].bias.copy_(model.heads[0].bias[t])

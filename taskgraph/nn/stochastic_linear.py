@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 from numbers import Real
 
 import torch
@@ -179,8 +180,13 @@ class TaskLinear(nn.Module):
     :math:`\mathbf{m} + \sqrt{\mathbf{v}} \odot \boldsymbol{\epsilon}` with
     :math:`\mathbf{v}_{b,t} = (\boldsymbol{\sigma}_{W_t}^{2})^{\top} \mathbf{x}_b^2 +
     \boldsymbol{\sigma}_{b_t}^2`, and :meth:`kl` is the KL to :math:`\mathcal{N}(0, \sigma_0^2)`.
-    ``weight`` has shape :math:`(T, F_{in}, F_{out})` and ``bias`` :math:`(T, F_{out})`;
-    each task is initialized like :class:`torch.nn.Linear`.
+    ``weight`` (and ``weight_rho``) has shape :math:`(T, F_{in}, F_{out})`, or
+    :math:`(F_{in}, T, F_{out})` with ``shared_input``: then all :math:`T` maps are one
+    contiguous :math:`(F_{in}, T F_{out})` matrix, so the forward pass is one GEMM and the
+    optimizer's fused kernels update it in place (a strided parameter costs them a copy
+    of it every step). The state dict always holds :math:`(T, F_{in}, F_{out})`, task
+    first, in either mode. ``bias`` is :math:`(T, F_{out})`; each task is initialized
+    like :class:`torch.nn.Linear`.
 
     Args:
         num_tasks (int): number of tasks :math:`T`.
@@ -235,25 +241,43 @@ class TaskLinear(nn.Module):
         self.prior_std = _check_positive(name, "prior_std", prior_std)
         self.init_std = _check_positive(name, "init_std", init_std)
 
-        shape = (num_tasks, in_features, out_features)
-        self.weight = nn.Parameter(self._weight_storage())  # (T, F_in, F_out)
+        shape = self.weight_shape
+        self.weight = nn.Parameter(torch.empty(shape))  # (F_in, T, F_out) or (T, F_in, F_out)
         for attr, param_shape, wanted in (
             ("bias", (num_tasks, out_features), bias),  # (T, F_out)
-            ("weight_rho", shape, self.stochastic),  # (T, F_in, F_out)
+            ("weight_rho", shape, self.stochastic),  # as weight
             ("bias_rho", (num_tasks, out_features), self.stochastic and bias),  # (T, F_out)
         ):
-            storage = self._weight_storage() if attr == "weight_rho" else torch.empty(param_shape)
-            self.register_parameter(attr, nn.Parameter(storage) if wanted else None)
+            self.register_parameter(attr, nn.Parameter(torch.empty(param_shape)) if wanted
+                                    else None)
         self.reset_parameters()
 
-    def _weight_storage(self) -> Tensor:
-        """An empty (T, F_in, F_out) weight. With a shared input it is laid out in memory
-        as (F_in, T, F_out), so that all T maps are one (F_in, T*F_out) matrix product
-        without a copy; indexing ``weight[t]`` is unchanged."""
+    @property
+    def weight_shape(self) -> tuple[int, int, int]:
+        """The shape of ``weight``: ``(F_in, T, F_out)`` with a shared input, else
+        ``(T, F_in, F_out)``."""
         T, i, o = self.num_tasks, self.in_features, self.out_features
-        if self.shared_input:
-            return torch.empty(i, T, o).transpose(0, 1)  # (T, F_in, F_out), strided
-        return torch.empty(T, i, o)
+        return (i, T, o) if self.shared_input else (T, i, o)
+
+    def task_weight(self) -> Tensor:
+        """``weight`` as :math:`(T, F_{in}, F_{out})` in either mode (a view): task
+        :math:`t`'s map is ``task_weight()[t]``."""
+        return self.weight.transpose(0, 1) if self.shared_input else self.weight
+
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if self.shared_input:  # the state dict is task first in either mode
+            for name in ("weight", "weight_rho"):
+                if prefix + name in destination:
+                    destination[prefix + name] = destination[prefix + name].transpose(0, 1)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
+        if self.shared_input:  # task first (T, F_in, F_out) -> the stored (F_in, T, F_out)
+            for name in ("weight", "weight_rho"):
+                value = state_dict.get(prefix + name)
+                if isinstance(value, Tensor) and value.dim() == 3:
+                    state_dict[prefix + name] = value.transpose(0, 1)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def reset_parameters(self) -> None:
         """Each task like :class:`torch.nn.Linear`; standard deviations set to ``init_std``."""
@@ -283,8 +307,8 @@ class TaskLinear(nn.Module):
 
     def _linear(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         if self.shared_input:
-            T, i, o = weight.shape
-            matrix = weight.transpose(0, 1).reshape(i, T * o)  # (F_in, T*F_out), a view
+            i, T, o = weight.shape
+            matrix = weight.reshape(i, T * o)  # (F_in, T*F_out), a view
             flat = x.reshape(-1, i) @ matrix  # (N, T*F_out): one GEMM for all tasks
             out = flat.view(*x.shape[:-1], T, o)  # (*, T, F_out)
             return out if bias is None else out + bias

@@ -63,7 +63,7 @@ def test_yaml_model_section_gives_the_defaults():
     assert [(m.in_features, m.out_features) for m in linears] == [(5, 256), (256, 256)]
     dropouts = [m for m in model.encoder.modules() if isinstance(m, nn.Dropout)]
     assert len(dropouts) == 2 and all(d.p == 0.1 for d in dropouts)
-    assert tuple(model.projections.weight.shape) == (4, 256, 64)
+    assert tuple(model.projections.task_weight().shape) == (4, 256, 64)
     assert tuple(model.task_embedding.shape) == (4, 64)
     assert len(model.gnn.convs) == 2
     assert model.gnn.directions == ("down", "up")
@@ -101,7 +101,7 @@ def test_keyword_overrides_win_over_yaml():
     assert c.stochastic.heads and not c.stochastic.projections
     assert c.encoder.hidden == (7,) and c.encoder.activation == "tanh"
     # and the modules follow
-    assert tuple(model.projections.weight.shape) == (4, 7, 6)
+    assert tuple(model.projections.task_weight().shape) == (4, 7, 6)
     assert len(model.gnn.convs) == 1
     conv = model.gnn.convs[0]
     assert conv.directions == ("down",) and conv.message_type == "attention"

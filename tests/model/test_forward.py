@@ -69,7 +69,7 @@ def _hand_logits(model, x):
     z = torch.relu(x @ lin.weight.T + lin.bias)  # (B, D)
     out = {}
     for t, name in enumerate(model.hierarchy.task_names):
-        h = z @ model.projections.weight[t] + model.projections.bias[t] \
+        h = z @ model.projections.task_weight()[t] + model.projections.bias[t] \
             + model.task_embedding[t]  # (B, F)
         for g, group in enumerate(model.layout.groups):
             if name in group.names:
@@ -124,11 +124,11 @@ def test_each_task_depends_only_on_its_own_projection(small_model):
     base = _outputs(model, x)
     for t, name in enumerate(model.hierarchy.task_names):
         with torch.no_grad():
-            model.projections.weight[t] += 0.5
+            model.projections.task_weight()[t] += 0.5
             model.task_embedding[t] += 0.5
         changed = _outputs(model, x)
         with torch.no_grad():
-            model.projections.weight[t] -= 0.5
+            model.projections.task_weight()[t] -= 0.5
             model.task_embedding[t] -= 0.5
         for other in base:
             same = torch.allclose(changed[other], base[other], atol=1e-6)

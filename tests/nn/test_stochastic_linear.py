@@ -175,7 +175,7 @@ def _reference(layer: TaskLinear, x: torch.Tensor) -> torch.Tensor:
     outs = []
     for t in range(layer.num_tasks):
         xt = x if layer.shared_input else x[:, t]
-        y = xt @ layer.weight[t]
+        y = xt @ layer.task_weight()[t]
         if layer.bias is not None:
             y = y + layer.bias[t]
         outs.append(y)
@@ -228,7 +228,7 @@ def test_task_linear_deterministic_kl_is_zero():
 def test_task_linear_stochastic_modes(shared_input):
     torch.manual_seed(0)
     layer = TaskLinear(3, 4, 2, shared_input=shared_input, stochastic=True, init_std=0.3)
-    torch.testing.assert_close(_sigma(layer.weight_rho), torch.full((3, 4, 2), 0.3))
+    torch.testing.assert_close(_sigma(layer.weight_rho), torch.full(layer.weight_shape, 0.3))
     x = torch.randn(5, 4) if shared_input else torch.randn(5, 3, 4)
     a, b = layer(x), layer(x)
     assert a.shape == (5, 3, 2) and not torch.equal(a, b)
@@ -247,12 +247,12 @@ def test_task_linear_samples_match_explicitly_sampled_weights(shared_input):
     g = torch.Generator().manual_seed(1)
     w_sigma = 0.1 + 0.5 * torch.rand(T, i, o, generator=g, dtype=torch.float64)
     b_sigma = 0.1 + 0.5 * torch.rand(T, o, generator=g, dtype=torch.float64)
-    _set_posterior_std(layer.weight_rho, w_sigma)
+    _set_posterior_std(layer.weight_rho, w_sigma.transpose(0, 1) if shared_input else w_sigma)
     _set_posterior_std(layer.bias_rho, b_sigma)
     shape = (B, i) if shared_input else (B, T, i)
     x = torch.randn(shape, generator=g, dtype=torch.float64)
     n = 40_000
-    w = layer.weight.detach() + w_sigma * torch.randn(n, T, i, o, generator=g,
+    w = layer.task_weight().detach() + w_sigma * torch.randn(n, T, i, o, generator=g,
                                                       dtype=torch.float64)
     b = layer.bias.detach() + b_sigma * torch.randn(n, T, o, generator=g, dtype=torch.float64)
     explicit = torch.stack(  # (n, B, T, o): task t's input times its own drawn matrix
@@ -336,3 +336,40 @@ def test_runs_on_the_module_device(device):
         layer, x = layer.to(device), x.to(device)
         for out in (layer(x), layer(x, sample=False), layer.kl()):
             assert out.device.type == device
+
+
+@pytest.mark.parametrize("stochastic", [True, False])
+def test_task_linear_shared_input_is_one_contiguous_matrix(stochastic):
+    # Fused optimizers copy a strided parameter every step; a shared-input weight is one
+    # contiguous (F_in, T, F_out) block, and task t's map is its column block t.
+    layer = TaskLinear(5, 3, 2, shared_input=True, stochastic=stochastic)
+    assert layer.weight.shape == (3, 5, 2) and layer.weight.is_contiguous()
+    assert all(p.is_contiguous() for p in layer.parameters())
+    torch.testing.assert_close(layer.task_weight()[4], layer.weight[:, 4])
+
+
+@pytest.mark.parametrize("shared_input", [True, False])
+@pytest.mark.parametrize("stochastic", [True, False])
+def test_task_linear_state_dict_is_task_first(shared_input, stochastic):
+    torch.manual_seed(0)
+    layer = TaskLinear(5, 3, 2, shared_input=shared_input, stochastic=stochastic)
+    state = layer.state_dict()
+    assert state["weight"].shape == (5, 3, 2)
+    torch.testing.assert_close(state["weight"][4], layer.task_weight()[4].detach())
+    if stochastic:
+        assert state["weight_rho"].shape == (5, 3, 2)
+    # a fresh layer loaded from it (also from a contiguous copy, as a file gives) is the same
+    x = torch.randn(4, 3) if shared_input else torch.randn(4, 5, 3)
+    for source in (state, {k: v.contiguous().clone() for k, v in state.items()}):
+        other = TaskLinear(5, 3, 2, shared_input=shared_input, stochastic=stochastic)
+        other.load_state_dict(source)
+        torch.testing.assert_close(other.eval()(x), layer.eval()(x))
+    assert layer.state_dict()["weight"].shape == (5, 3, 2)  # loading left the source alone
+
+
+def test_task_linear_state_dict_wrong_shape_is_refused():
+    layer = TaskLinear(5, 3, 2, shared_input=True)
+    state = {k: v.clone() for k, v in layer.state_dict().items()}
+    state["weight"] = torch.zeros(5, 4, 2)
+    with pytest.raises(RuntimeError, match="size mismatch for weight"):
+        TaskLinear(5, 3, 2, shared_input=True).load_state_dict(state)
