@@ -32,7 +32,8 @@ SLOW: dict[str, str] = {
     "tests/train/test_train_distributed.py::test_pcgrad_is_refused_in_distributed_runs":
         "two DDP processes",
     "tests/test_examples.py::test_example[*]": "runs an example script",
-    "tests/cli/test_cli_demo.py::test_demo_one_epoch": "trains on cellcycle_FUN",
+    "tests/cli/test_cli_demo.py::test_demo_*_one_epoch": "trains on cellcycle_FUN",
+    "tests/cli/test_cli_demo.py::test_demo_without_refit_*": "trains on cellcycle_FUN",
     "tests/cli/test_cli_resume.py::*": "`taskgraph train` processes, one killed and resumed",
     "tests/train/test_train_resume.py::test_resume_after_sigkill_*":
         "training processes, one killed and resumed",

@@ -13,15 +13,30 @@ from taskgraph.datasets.hmc import load_hmc
 from taskgraph.hierarchy import load_hierarchy
 
 
-def test_demo_one_epoch(capsys, tmp_path):
+def test_demo_without_refit_says_its_score_is_not_the_published_protocol(capsys, tmp_path):
+    out_dir = tmp_path / "demo"
+    code = main(["demo", "--out", str(out_dir), "--epochs", "1", "--samples", "0",
+                 "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    line = next(l for l in out.splitlines() if l.startswith("test AU(PRC)-bar"))
+    assert "trained on train only" in line and "taskgraph demo --refit" in line, line
+    assert "saved model: trained on train for 1 epoch (the best epoch on valid);" in out
+    history = json.loads((out_dir / "history.json").read_text())
+    assert history["model"] == "the valid phase's best epoch (1)"
+    assert 0.0 < history["epochs"][0]["val_auprc_bar"] < 1.0  # the run on train
+    assert tg.load(out_dir / "model.pt").hierarchy.name == "cellcycle_FUN"
+
+
+def test_demo_refit_one_epoch(capsys, tmp_path):
     out_dir = tmp_path / "new" / "demo"  # missing folders are created
     code = main(["demo", "--out", str(out_dir), "--epochs", "1", "--samples", "2",
-                 "--no-progress"])
+                 "--refit", "--no-progress"])
     out, err = capsys.readouterr()
     assert code == 0, err
     line = next((l for l in out.splitlines() if "test AU(PRC)-bar" in l), None)
     assert line is not None, out
-    assert "0.255" in line
+    assert "0.255" in line and "the same protocol" in line
     score = float(line.split("test AU(PRC)-bar:")[1].split()[0])
     assert 0.0 < score < 1.0
     assert "1628 train / 848 valid / 1281 test" in out
