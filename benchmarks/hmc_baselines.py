@@ -279,7 +279,9 @@ def _cell(values: list, fmt: str = "{:.4f}") -> str:
     if not values:
         return "—"
     if len(values) == 1:
-        return fmt.format(values[0])
+        return f"{fmt.format(values[0])} (1 seed)"
+    if len(set(values)) == 1:  # a deterministic fit (e.g. logistic regression)
+        return f"{fmt.format(values[0])} (all {len(values)} seeds)"
     return f"{fmt.format(np.mean(values))} ± {fmt.format(np.std(values, ddof=1))}"
 
 
