@@ -5,7 +5,10 @@ The header lists attributes (``numeric`` / ``real`` / ``integer``, or nominal
 hierarchy: FunCat-style paths (``01,01/01,01/01/03``: a tree, each path's parent is its
 prefix) or GO-style ``parent/child`` pairs (``root/GO0003674,GO0003674/GO0003774``: a
 DAG). Each data row's class value lists labels separated by ``@``; a row carries each
-label and all its ancestors. ``?`` is a missing value.
+label and all its ancestors. ``?`` is a missing value. A row may also be written in
+Weka's sparse form, ``{index value, ...}`` (0-based attribute indices, the usual layout
+of bag-of-words sets): an attribute it leaves out is 0 if numeric, its first value if
+nominal, and no label if it is the class.
 
 Example:
     >>> text = '''@RELATION toy
@@ -148,7 +151,10 @@ def parse_arff(lines: Iterable[str], *, name: str = "<arff>") -> ArffData:
         line = raw.strip()
         if not line or line.startswith("%"):
             continue
-        cells = next(csv.reader([line], quotechar="'", skipinitialspace=True))
+        if line.startswith("{"):
+            cells = _sparse_cells(line, attrs, class_index, f"{name}:{lineno}")
+        else:
+            cells = next(csv.reader([line], quotechar="'", skipinitialspace=True))
         if len(cells) != len(attrs):
             raise DataError(f"{name}:{lineno}: {len(cells)} values, {len(attrs)} attributes")
         row: list[float] = []
@@ -184,6 +190,39 @@ def parse_arff(lines: Iterable[str], *, name: str = "<arff>") -> ArffData:
     X = np.asarray(X_rows, dtype=np.float32).reshape(len(X_rows), len(feature_names))
     Y = np.stack(Y_rows) if Y_rows else np.zeros((0, len(labels)), dtype=np.float32)
     return ArffData(X, Y, labels, edges, feature_names, kind, relation)
+
+
+def _sparse_cells(line: str, attrs: list[tuple[str, list[str] | None]], class_index: int,
+                  where: str) -> list[str]:
+    """A sparse row ``{i v, j w, ...}`` as the dense row of cells it stands for.
+
+    Example:
+        >>> _sparse_cells("{1 2.5, 3 01/01}", [("a", None), ("b", None), ("c", ["x", "y"]),
+        ...                                    ("class", None)], 3, "f:9")
+        ['0', '2.5', 'x', '01/01']
+    """
+    if not line.endswith("}"):
+        raise DataError(f"{where}: a sparse row must end with '}}'")
+    cells = [("" if i == class_index else "0" if values is None else values[0])
+             for i, (_, values) in enumerate(attrs)]
+    inner = line[1:-1].strip()
+    seen: set[int] = set()
+    for pair in (next(csv.reader([inner], quotechar="'", skipinitialspace=True))
+                 if inner else []):
+        index, _, value = pair.strip().partition(" ")
+        try:
+            i = int(index)
+        except ValueError:
+            raise DataError(f"{where}: sparse entry {pair.strip()!r} is not 'index value'"
+                            ) from None
+        if not 0 <= i < len(attrs) or not value.strip():
+            raise DataError(f"{where}: sparse entry {pair.strip()!r}: expected an attribute "
+                            f"index in 0..{len(attrs) - 1} and a value")
+        if i in seen:
+            raise DataError(f"{where}: sparse entry for attribute {i} given twice")
+        seen.add(i)
+        cells[i] = value.strip()
+    return cells
 
 
 def read_arff(path: str | os.PathLike) -> ArffData:

@@ -323,3 +323,45 @@ def test_random_funcat_rows_carry_every_prefix(case, kind):
             parts = label.split("/")
             expected |= {"/".join(parts[:k]) for k in range(1, len(parts) + 1)}
         assert label_sets(data)[i] == expected
+
+
+# -- Weka's sparse rows ---------------------------------------------------------------------
+
+# FUNCAT's rows written sparse: left-out numerics are 0, a left-out nominal is its first
+# value ("red"), a left-out class is no label; "?" is still missing
+SPARSE = FUNCAT.replace("0.5,1.5,red,01/01/03", "{0 0.5, 1 1.5, 3 01/01/03}") \
+               .replace("?,2,blue,02/05@01/02", "{0 ?,1 2,2 blue,3 02/05@01/02}") \
+               .replace("-1e-1,?,?,01", "{1 ?, 2 ?, 3 01, 0 -1e-1}") \
+               .replace("3,4,green,?", "{}")
+SPARSE_X = [[0.5, 1.5, 1, 0, 0],
+            [NAN, 2.0, 0, 0, 1],
+            [-0.1, NAN, NAN, NAN, NAN],
+            [0.0, 0.0, 1, 0, 0]]
+
+
+def test_sparse_rows_mean_the_dense_rows_they_leave_out():
+    data = parse_arff(SPARSE.splitlines())
+    assert_same_nan(data.X, SPARSE_X)
+    assert label_sets(data) == FUN_Y
+
+
+def test_sparse_and_dense_rows_mix():
+    text = FUNCAT.replace("3,4,green,?", "{0 3, 1 4, 2 green}")
+    data = parse_arff(text.splitlines())
+    assert_same_nan(data.X, FUN_X)
+    assert label_sets(data) == FUN_Y
+
+
+@pytest.mark.parametrize("row,words", [
+    ("{0 0.5, 9 1}", ["sparse entry '9 1'", "0..3"]),
+    ("{0 0.5, 0 1}", ["attribute 0 given twice"]),
+    ("{x 0.5}", ["'x 0.5'", "not 'index value'"]),
+    ("{0 0.5, 1}", ["'1'", "expected an attribute index"]),
+    ("{0 0.5", ["must end with '}'"]),
+    ("{1 abc}", ["'g2'", "'abc'", "not a number"]),
+], ids=["index-out-of-range", "twice", "no-index", "no-value", "unclosed", "not-a-number"])
+def test_sparse_row_errors_name_file_and_line(tmp_path, row, words):
+    message, path = _error(tmp_path, FUNCAT.replace("3,4,green,?", row))
+    assert message.startswith(f"{path}:14:"), message
+    for word in words:
+        assert word in message, message
