@@ -36,7 +36,11 @@ Methods (``--methods``, comma-separated):
   HiClass 5 has no multi-label classifiers, and HiClass 4 cannot share taskgraph's
   scikit-learn). GO DAGs are given to HiClass as their first-parent spanning tree.
 
-The markdown table is rewritten after every data set and seed.
+The markdown table is rewritten after every data set and seed. With ``--records FILE``
+every (data set, seed, method) run is also appended to that JSON-lines file, and the
+table is made from all its records for ``--datasets`` and ``--methods`` (the last record
+of a (data set, seed, method) wins), so runs split over processes or sessions fill one
+table; ``--table-only`` trains nothing and writes the table from the records.
 
 Run:
     python benchmarks/hmc_baselines.py --datasets cellcycle_FUN,derisi_GO --seeds 3 \\
@@ -47,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import platform
 import subprocess
@@ -319,6 +324,35 @@ def markdown(rows: dict[str, dict[str, list[dict]]], args: argparse.Namespace,
     return "\n".join(lines) + "\n"
 
 
+def append_record(path: str, name: str, method: str, result: dict[str, Any]) -> None:
+    """Append one finished (data set, seed, method) run to the JSON-lines file ``path``."""
+    record = {"dataset": name, "method": method, **result,
+              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+              "threads": torch.get_num_threads(), "torch": torch.__version__}
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, default=lambda v: v.item()) + "\n")  # numpy scalars
+
+
+def load_records(path: str, names: list[str], methods: list[str]
+                 ) -> dict[str, dict[str, list[dict]]]:
+    """``rows[name][method]``: the records of ``path`` for those data sets and methods,
+    seeds ascending (the last record of a (data set, seed, method) wins)."""
+    found: dict[tuple[str, str, int], dict] = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    r = json.loads(line)
+                    found[(r["dataset"], r["method"], int(r["seed"]))] = r
+    rows: dict[str, dict[str, list[dict]]] = {}
+    for name in names:
+        per = {m: sorted((r for (n, mm, _), r in found.items() if n == name and mm == m),
+                         key=lambda r: r["seed"]) for m in methods}
+        if any(per.values()):
+            rows[name] = per
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="HMC baselines (see the module docstring)")
     p.add_argument("--root", default=DEFAULT_ROOT)
@@ -340,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1, help="threads of the HiClass fits")
     p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                  "hmc_baselines.md"))
+    p.add_argument("--records", default=None,
+                   help="JSON-lines file: append every run to it and make the table from "
+                        "all its records for --datasets and --methods")
+    p.add_argument("--table-only", action="store_true",
+                   help="train nothing: write the table from --records")
     args = p.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
@@ -353,21 +392,33 @@ def main(argv: list[str] | None = None) -> int:
 
     seeds = ([int(s) for s in args.seed_list.split(",")] if args.seed_list
              else list(range(args.seeds)))
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    if args.table_only and not args.records:
+        print("--table-only needs --records FILE", file=sys.stderr)
+        return 2
     rows: dict[str, dict[str, list[dict]]] = {}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    for name in (n.strip() for n in args.datasets.split(",") if n.strip()):
+
+    def write_table() -> None:
+        table = load_records(args.records, names, methods) if args.records else rows
+        with atomic_write(args.out, "w", encoding="utf-8") as fh:
+            fh.write(markdown(table, args, methods))
+
+    for name in ([] if args.table_only else names):
         data = load_hmc(name, args.root).preprocessed()
         rows[name] = {m: [] for m in methods}
         for seed in seeds:
             for m in methods:
                 r = dict(scores(data, run_method(m, data, seed, args)), seed=seed)
                 rows[name][m].append(r)
+                if args.records:
+                    append_record(args.records, name, m, r)
                 print(f"{name} seed {seed} {m}: AU(PRC)-bar {r['auprc']:.4f}, hF1 "
                       f"{r['hf1'] or 0:.4f} (t={r['threshold']}), {r['violations']} "
                       f"violations, {r['seconds']:.0f} s {r['note']}", flush=True)
-            with atomic_write(args.out, "w", encoding="utf-8") as fh:  # after every seed
-                fh.write(markdown(rows, args, methods))
-    print(markdown(rows, args, methods))
+            write_table()  # after every seed
+    write_table()
+    print(open(args.out, encoding="utf-8").read())
     return 0
 
 

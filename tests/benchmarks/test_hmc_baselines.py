@@ -27,3 +27,29 @@ def test_tree_paths_are_the_label_sets_leaves():
     parent = np.array([-1, 0, 1, 0])
     Y = np.array([[1, 1, 0, 1], [0, 0, 0, 0]])
     assert tree_paths(Y, parent) == [[["t0", "t1"], ["t0", "t3"]], []]
+
+
+def test_records_from_two_runs_fill_one_table(tmp_path):
+    from hmc_baselines import append_record, main
+
+    records = str(tmp_path / "runs.jsonl")
+    run = {"auprc": 0.25, "hf1": 0.3, "threshold": 0.2, "violations": np.int64(0),
+           "seconds": 10.0, "note": ""}
+    append_record(records, "toy_FUN", "flat", {**run, "seed": 0})
+    append_record(records, "toy_FUN", "flat", {**run, "seed": 1, "auprc": 0.35})
+    append_record(records, "toy_FUN", "flat", {**run, "seed": 1, "auprc": 0.27})  # wins
+    append_record(records, "other_FUN", "flat", {**run, "seed": 0})  # not asked for
+    out = tmp_path / "table.md"
+    assert main(["--table-only", "--records", records, "--datasets", "toy_FUN",
+                 "--methods", "flat", "--out", str(out)]) == 0
+    text = out.read_text()
+    # seeds 0 and 1: mean 0.26, sample std sqrt(2 * 0.01^2 / 1) = 0.0141
+    assert "| toy_FUN | — | 0.2600 ± 0.0141 |" in text
+    assert "other_FUN" not in text
+
+
+def test_table_only_needs_records(tmp_path, capsys):
+    from hmc_baselines import main
+
+    assert main(["--table-only", "--methods", "flat", "--out", str(tmp_path / "t.md")]) == 2
+    assert "--records" in capsys.readouterr().err
