@@ -296,11 +296,17 @@ def markdown(rows: dict[str, dict[str, list[dict]]], args: argparse.Namespace,
                     "|---|---:|" + "---:|" * len(methods)),
              False: ("| data set | " + " | ".join(methods) + " |",
                      "|---|" + "---:|" * len(methods))}
+    runs = [r for per in rows.values() for rs in per.values() for r in rs]
+    machine = sorted({r["machine"] for r in runs if "machine" in r}) or [
+        f"{platform.machine()}, {os.cpu_count()} CPUs"]
+    threads = sorted({r["threads"] for r in runs if "threads" in r}) or [
+        torch.get_num_threads()]
+    seeds = sorted({r["seed"] for r in runs})
     lines = ["# HMC baselines (same splits, same metrics)", "",
              f"`python benchmarks/hmc_baselines.py {' '.join(sys.argv[1:])}`", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-             f"({torch.get_num_threads()} threads). Mean ± std over seeds "
-             f"{args.seed_list or f'0..{args.seeds - 1}'}; protocol and methods: the module "
+             f"Machine: {'; '.join(machine)}, torch {torch.__version__} "
+             f"({', '.join(map(str, threads))} threads). Mean ± std over seeds "
+             f"{', '.join(map(str, seeds))}; protocol and methods: the module "
              f"docstring of benchmarks/hmc_baselines.py; refit on train + valid: "
              f"{'yes' if args.refit else 'no'}.", ""]
     for title, key, fmt in (("Test AU(PRC)-bar", "auprc", "{:.4f}"),
@@ -315,6 +321,8 @@ def markdown(rows: dict[str, dict[str, list[dict]]], args: argparse.Namespace,
             best = "" if key != "auprc" else f" {BEST.get(name, '—')} |"
             lines.append(f"| {name} |{best} " + " | ".join(cells) + " |")
         lines.append("")
+    if "taskgraph" in methods:
+        lines += paired_lines(rows, [m for m in methods if m != "taskgraph"])
     lines += ["## Notes per seed", ""]
     for name, per in rows.items():
         for m in methods:
@@ -353,6 +361,34 @@ def load_records(path: str, names: list[str], methods: list[str]
     return rows
 
 
+def paired_lines(rows: dict[str, dict[str, list[dict]]], others: list[str]) -> list[str]:
+    """Markdown: taskgraph minus each other method in test AU(PRC)-bar, paired by seed
+    (the seeds both have), mean ± sample std, and the paired t-test's p (3+ seeds)."""
+    from scipy.stats import ttest_rel
+
+    lines = ["## Test AU(PRC)-bar, taskgraph minus each method, paired by seed", "",
+             "Mean ± std of the per-seed differences; `**`: beyond the seed spread (|mean| >"
+             " std and paired t-test p < 0.05).", "",
+             "| data set | " + " | ".join(others) + " |", "|---|" + "---:|" * len(others)]
+    for name, per in rows.items():
+        ours = {r["seed"]: r["auprc"] for r in per.get("taskgraph", [])}
+        cells = []
+        for m in others:
+            theirs = {r["seed"]: r["auprc"] for r in per.get(m, [])}
+            both = sorted(set(ours) & set(theirs))
+            d = np.array([ours[s] - theirs[s] for s in both])
+            if len(d) < 2:
+                cells.append("—" if not len(d) else f"{d[0]:+.4f} (1 seed)")
+                continue
+            mean, std = d.mean(), d.std(ddof=1)
+            p = ttest_rel([ours[s] for s in both], [theirs[s] for s in both]).pvalue \
+                if len(d) >= 3 and std > 0 else float("nan")
+            mark = " **" if abs(mean) > std and p < 0.05 else ""
+            cells.append(f"{mean:+.4f} ± {std:.4f}{mark} ({len(d)} seeds)")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="HMC baselines (see the module docstring)")
     p.add_argument("--root", default=DEFAULT_ROOT)
@@ -382,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
-    if unknown or (any(m in HICLASS for m in methods) and not args.hiclass_python):
+    if unknown or (any(m in HICLASS for m in methods) and not args.hiclass_python
+                   and not args.table_only):
         print(f"unknown methods {unknown}; expected some of {METHODS}" if unknown else
               "the hiclass-* methods need --hiclass-python (benchmarks/_hiclass.py)",
               file=sys.stderr)

@@ -53,3 +53,17 @@ def test_table_only_needs_records(tmp_path, capsys):
 
     assert main(["--table-only", "--methods", "flat", "--out", str(tmp_path / "t.md")]) == 2
     assert "--records" in capsys.readouterr().err
+
+
+def test_paired_differences_by_hand():
+    from hmc_baselines import paired_lines
+
+    def runs(values):
+        return [{"seed": s, "auprc": v} for s, v in enumerate(values)]
+
+    rows = {"toy_FUN": {"taskgraph": runs([0.30, 0.31, 0.32]), "flat": runs([0.29, 0.30, 0.30]),
+                        "other": runs([0.10, 0.10, 0.10])}}
+    line = next(l for l in paired_lines(rows, ["flat", "other"]) if l.startswith("| toy_FUN"))
+    # flat: differences 0.01, 0.01, 0.02: mean 0.0133, std 0.0058, t = 4.0, p = 0.057 (df 2)
+    # other: 0.20, 0.21, 0.22: mean 0.21, std 0.01, t = 36.4, p < 0.001
+    assert line == "| toy_FUN | +0.0133 ± 0.0058 (3 seeds) | +0.2100 ± 0.0100 ** (3 seeds) |"
