@@ -27,6 +27,7 @@ path hierarchies or GO pair lists; numeric and nominal attributes).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -99,7 +100,7 @@ def candidate_label(index: int) -> str:
 
 def run_dataset(name: str, root: str, seeds: Sequence[int], *, ablations: bool | Sequence[str],
                 calibration: bool, epochs: int | None, refit: bool, search: str | None,
-                search_budget: dict | None = None,
+                search_budget: dict | None = None, train: dict | None = None,
                 on_seed: Callable[[dict], None] = lambda row: None) -> dict:
     data = load_hmc(name, root).preprocessed()
     chosen_variants = ({k: VARIANTS[k] for k in ablations}
@@ -110,6 +111,7 @@ def run_dataset(name: str, root: str, seeds: Sequence[int], *, ablations: bool |
                  "ece_mc": [], "ece_det": [], "chosen": [], "trials": []}
     for seed in seeds:
         result = train_hmc(data, seed=seed, epochs=epochs, progress=False, refit=refit,
+                           train_overrides=train,
                            search="optuna" if search == "optuna" else bool(search),
                            search_budget=search_budget if search == "optuna" else None)
         done = [i for i, t in enumerate(result.trials)
@@ -157,7 +159,8 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
         f"{'--seed-list ' + args.seed_list if args.seed_list else '--seeds ' + str(args.seeds)}"
         f"{' --ablations' if args.ablations else ''}{f' --variants {chr(34)}{args.variants}{chr(34)}' if args.variants else ''}{' --calibration' if args.calibration else ''}"
         f"{' --no-refit' if not args.refit else ''}{' --search' if args.search == 'candidates' else ''}{' --search optuna' if args.search == 'optuna' else ''}"
-        f"{f' --epochs {args.epochs}' if args.epochs else ''}`", "",
+        f"{f' --epochs {args.epochs}' if args.epochs else ''}"
+        f"{f' --train {chr(39)}{args.train}{chr(39)}' if args.train else ''}`", "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads). Seeds {args.seed_list or f'0..{args.seeds - 1}'}. "
@@ -249,11 +252,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --ablations: comma-separated variants to run instead, "
                              "from: " + ", ".join(VARIANTS))
     parser.add_argument("--calibration", action="store_true")
+    parser.add_argument("--train", default=None, metavar="JSON",
+                        help='changes to HMC_CONFIG["train"] for every run, e.g. '
+                             "'{\"weight_decay\": 0}' (a control for one setting)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                       "hmc.md"))
     args = parser.parse_args(argv)
     if not os.path.isdir(args.root):
         print(f"no data folder {args.root}; pass --root DIR", file=sys.stderr)
+        return 2
+    try:
+        train = json.loads(args.train) if args.train else None
+        if train is not None and not isinstance(train, dict):
+            raise ValueError("expected a JSON object")
+    except ValueError as err:
+        print(f"--train: {err}", file=sys.stderr)
         return 2
     reuse_freed_memory()  # GO-sized projections: no page faults on every step
     tic = time.perf_counter()
@@ -284,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
                                     refit=args.refit, search=args.search,
                                     search_budget={"n_trials": args.search_trials,
                                                    "timeout": args.search_timeout},
-                                    on_seed=lambda row: write(rows + [row])))
+                                    train=train, on_seed=lambda row: write(rows + [row])))
             text = write(rows)
     print(text)
     print(f"total {time.perf_counter() - tic:.0f} s; wrote {args.out}")
