@@ -455,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"violations, {r['seconds']:.0f} s {r['note']}", flush=True)
             write_table()  # after every seed
     write_table()
-    print(open(args.out, encoding="utf-8").read())
+    with open(args.out, encoding="utf-8") as fh:
+        print(fh.read())
     return 0
 
 
