@@ -7,26 +7,29 @@ direction :math:`k` (edge :math:`e` of direction :math:`k(e)` goes from task
 .. math::
     \mathbf{s}_b &= \mathrm{LN}(\mathbf{m}_b) \quad (\text{or } \mathbf{m}_b
         \text{ without normalization}) \\
-    \mathbf{a}_{b,t,k} &= \sum_{e \to (t,k)} w_{b,e}\, \mathbf{s}_{b,\mathrm{src}(e)},
-    \qquad S_{b,t,k} = \sum_{e \to (t,k)} w_{b,e} \\
-    \mathbf{p}_{b,t} &= \sum_k \mathbf{M}_k \mathbf{a}_{b,t,k} + \mathbf{c}_k S_{b,t,k} \\
+    \mathbf{u}_{b,s,k} &= \mathbf{M}_k \mathbf{s}_{b,s}, \qquad
+    S_{b,t,k} = \sum_{e \to (t,k)} w_{b,e} \\
+    \mathbf{p}_{b,t} &= \sum_k \Big(\sum_{e \to (t,k)} w_{b,e}\,
+        \mathbf{u}_{b,\mathrm{src}(e),k}\Big) + \mathbf{c}_k S_{b,t,k} \\
     \mathbf{y}_{b,t} &= \mathbf{x}_{b,t} + \mathrm{GELU}(\mathbf{p}_{b,t})
 
-and, with :math:`\mathbf{g} = \partial L / \partial \mathbf{y}`,
+(every task is transformed once per direction, then the transformed sources are
+summed along the edges: one dense product and one sparse product), and, with
+:math:`\mathbf{g} = \partial L / \partial \mathbf{y}`,
 :math:`\mathbf{q} = \mathbf{g} \odot \mathrm{GELU}'(\mathbf{p})` and the
 gradient summed back along the edges per (source, direction),
-:math:`\mathbf{r}_{b,u,k} = \sum_{e:\, u \to (t,k)} w_{b,e}\, \mathbf{q}_{b,t}`,
+:math:`\mathbf{r}_{b,s,k} = \sum_{e:\, s \to (t,k)} w_{b,e}\, \mathbf{q}_{b,t}`,
 the gradients
 
 .. math::
     \frac{\partial L}{\partial \mathbf{x}} = \mathbf{g}, \quad
-    \frac{\partial L}{\partial \mathbf{M}_k} = \sum_{b,u} \mathbf{r}_{b,u,k}
-        \mathbf{s}_{b,u}^{\top}, \quad
-    \frac{\partial L}{\partial \mathbf{s}_{b,u}} = \sum_k \mathbf{M}_k^{\top}
-        \mathbf{r}_{b,u,k}, \quad
+    \frac{\partial L}{\partial \mathbf{M}_k} = \sum_{b,s} \mathbf{r}_{b,s,k}
+        \mathbf{s}_{b,s}^{\top}, \quad
+    \frac{\partial L}{\partial \mathbf{s}_{b,s}} = \sum_k \mathbf{M}_k^{\top}
+        \mathbf{r}_{b,s,k}, \quad
     \frac{\partial L}{\partial \mathbf{c}_k} = \sum_{b,t} S_{b,t,k}\, \mathbf{q}_{b,t}, \\
-    \frac{\partial L}{\partial w_{b,e}} = \big\langle \mathbf{M}_k^{\top}
-        \mathbf{q}_{b,t}, \mathbf{s}_{b,\mathrm{src}(e)} \big\rangle
+    \frac{\partial L}{\partial w_{b,e}} = \big\langle \mathbf{q}_{b,t},
+        \mathbf{u}_{b,\mathrm{src}(e),k} \big\rangle
         + \big\langle \mathbf{q}_{b,t}, \mathbf{c}_k \big\rangle
     \quad \text{for } e \to (t, k),
 
@@ -35,13 +38,17 @@ The sums over edges are block-diagonal sparse products
 (:mod:`taskgraph.nn.aggregate`); the weight gradient is a sampled dense-dense
 product, so no per-edge copy of the features is ever made.
 
+Cost: three dense products of :math:`(BT, F) \times (F, DF)` size per round (the
+transform; :math:`\partial L / \partial \mathbf{M}` and :math:`\partial L / \partial
+\mathbf{s}`), because :math:`\mathbf{u}` is kept for the weight gradient (:math:`(B, T,
+DF)`, up to :math:`2^{26}` elements; above, it is recomputed: a fourth product).
+
 On the CPU the batch is processed a few examples at a time (about :math:`2^{18}`
 elements of :math:`(B, T, F)` per chunk and thread), so the intermediates of a chunk (the
-normalized source, the aggregate, the pre-activation before it is stored) stay
+normalized source, the pre-activation before it is stored, the gradients) stay
 in cache and are never allocated for the whole batch. Saved for the backward
-pass: :math:`\mathbf{m}`, :math:`\mathbf{p}` and LayerNorm's per-row statistics,
-two :math:`(B, T, F)` tensors; :math:`\mathbf{s}` is recomputed chunk by chunk, and
-the backward pass never needs :math:`\mathbf{a}`.
+pass: :math:`\mathbf{m}`, :math:`\mathbf{p}`, LayerNorm's per-row statistics and
+:math:`\mathbf{u}` when kept; :math:`\mathbf{s}` is recomputed chunk by chunk.
 """
 from typing import Optional
 
@@ -58,6 +65,11 @@ from taskgraph.nn.aggregate import EdgePlan, _edge_dots, _spmm
 #: has enough work to share (on one thread, the whole (256, 1,000, 32) batch of a round
 #: at once took 1.5x as long as chunks of 8 examples).
 _CHUNK_ELEMENTS = 1 << 18
+
+
+#: The transformed sources u (B, T, D F) are kept for the weight gradient up to this many
+#: elements (256 MB of float32), and recomputed in the backward pass above it.
+_KEEP_ELEMENTS = 1 << 26
 
 
 def _chunk_rows(x: Tensor) -> int:
@@ -80,6 +92,13 @@ def _source_plan(plan: EdgePlan, num_tasks: int, directions: int) -> EdgePlan:
     return plan.derived[key]
 
 
+def _stacked(lin_weight: Tensor, directions: int) -> Tensor:
+    r""":math:`[\mathbf{M}_1; \dots; \mathbf{M}_D]`, (D * F, F), from
+    :math:`[\mathbf{M}_1 \cdots \mathbf{M}_D]`, (F, D * F)."""
+    C = lin_weight.size(0)
+    return lin_weight.view(C, directions, C).transpose(0, 1).reshape(directions * C, C)
+
+
 def _totals(plan: EdgePlan, weight: Tensor) -> Tensor:
     """:math:`S`: the summed weights of every (task, direction) row, (b, T * D)."""
     return weight.new_zeros(weight.size(0), plan.num_dst).index_add_(1, plan.dst, weight)
@@ -90,16 +109,19 @@ class _MessageRound(torch.autograd.Function):
     def forward(ctx, x: Tensor, sent: Optional[Tensor], weight: Tensor,
                 norm_weight: Optional[Tensor], norm_bias: Optional[Tensor],
                 lin_weight: Tensor, lin_bias: Optional[Tensor], plan: EdgePlan,
-                normalize: bool, eps: float) -> Tensor:
-        # sent is None when x sends itself
+                normalize: bool, eps: float, keep: bool) -> Tensor:
+        # sent is None when x sends itself; keep: save u for the weight gradient
         B, T, C = x.shape
         D = plan.num_dst // T
         shared = weight.size(0) == 1 and B > 1
         source = x if sent is None else sent  # (B, T, F): what is sent
         out, pre = torch.empty_like(x), torch.empty_like(x)  # (B, T, F)
+        kept = x.new_empty(B, T, D * C) if keep else None  # u = [M_1 s; ...; M_D s]
         mean = rstd = None
         if normalize:
             mean, rstd = x.new_empty(B, T, 1), x.new_empty(B, T, 1)
+        stacked = _stacked(lin_weight, D)  # (D * F, F)
+        sources = _source_plan(plan, T, D)
         shared_bias = None
         if shared and lin_bias is not None:  # one bias term for every example: (T, F)
             shared_bias = _totals(plan, weight).view(T, D) @ lin_bias
@@ -112,23 +134,26 @@ class _MessageRound(torch.autograd.Function):
             if normalize:
                 s, mu, r = torch.native_layer_norm(s, (C,), norm_weight, norm_bias, eps)
                 mean[b0:b1], rstd[b0:b1] = mu, r
-            agg = _spmm(plan.matrix(w, batch_size=n), s.reshape(n * T, C))  # (n * T * D, F)
+            # transform first, u_{s,k} = M_k s_s in row s * D + k, then sum along the edges
+            u = (kept[b0:b1].view(n * T, D * C) if keep else None)
+            u = torch.mm(s.reshape(n * T, C), stacked.t(), out=u)  # (n * T, D * F)
             p = pre[b0:b1].view(n * T, C)
-            torch.mm(agg.view(n * T, D * C), lin_weight.t(), out=p)  # (n * T, F)
+            torch.addmm(p, sources.matrix(w, batch_size=n), u.view(n * T * D, C), beta=0,
+                        out=p)  # (n * T, F)
             if shared_bias is not None:
                 p.view(n, T, C).add_(shared_bias)
             elif lin_bias is not None:
                 p.addmm_(_totals(plan, w).view(n * T, D), lin_bias)
             torch.add(x[b0:b1], F.gelu(p).view(n, T, C), out=out[b0:b1])
         ctx.save_for_backward(source, weight, norm_weight, norm_bias, lin_weight, lin_bias,
-                              pre, mean, rstd)
+                              pre, mean, rstd, kept)
         ctx.plan, ctx.normalize, ctx.eps, ctx.sends_x = plan, normalize, eps, sent is None
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        sent, weight, norm_weight, norm_bias, lin_weight, lin_bias, pre, mean, rstd = \
+        sent, weight, norm_weight, norm_bias, lin_weight, lin_bias, pre, mean, rstd, kept = \
             ctx.saved_tensors
         plan: EdgePlan = ctx.plan
         needs = ctx.needs_input_grad
@@ -144,7 +169,7 @@ class _MessageRound(torch.autograd.Function):
         grad_nw = None if norm_weight is None else torch.zeros_like(norm_weight)
         grad_nb = None if norm_bias is None else torch.zeros_like(norm_bias)
         # the transforms stacked the other way, [M_1; ...; M_D]: (D * F, F), and its gradient
-        stacked = lin_weight.view(C, D, C).transpose(0, 1).reshape(D * C, C)
+        stacked = _stacked(lin_weight, D)
         grad_stacked = torch.zeros_like(stacked)
         sources = _source_plan(plan, T, D)
         grad_lb = None if lin_bias is None else torch.zeros_like(lin_bias)  # (D, F)
@@ -191,8 +216,10 @@ class _MessageRound(torch.autograd.Function):
                 if grad_sent is not None:
                     grad_sent[b0:b1] = grad_s
             if grad_w is not None:
-                delta = torch.mm(q, lin_weight)  # (n * T, D * F): M_k^T q_t in row (t, k)
-                dots = _edge_dots(plan, w, delta.view(n, T * D, C), s)  # (n, D * E)
+                # <q_t, u_{s,k}> for every edge s -> (t, k): u kept, or recomputed
+                u = (kept[b0:b1] if kept is not None
+                     else torch.mm(s.reshape(n * T, C), stacked.t()))  # (n, T, D * F)
+                dots = _edge_dots(sources, w, q.view(n, T, C), u.view(n, T * D, C))
                 if grad_total is not None:
                     dots += grad_total.index_select(1, plan.dst)  # (n, D * E)
                 if shared:
@@ -204,7 +231,7 @@ class _MessageRound(torch.autograd.Function):
         grad_lw = grad_stacked.view(D, C, C).transpose(0, 1).reshape(C, D * C)
         return (grad_x, grad_sent, grad_w, grad_nw if needs[3] else None,
                 grad_nb if needs[4] else None, grad_lw if needs[5] else None,
-                grad_lb if needs[6] else None, None, None, None)
+                grad_lb if needs[6] else None, None, None, None, None)
 
 
 def message_round(x: Tensor, sent: Tensor, weight: Tensor, plan: EdgePlan,
@@ -265,6 +292,9 @@ def message_round(x: Tensor, sent: Tensor, weight: Tensor, plan: EdgePlan,
     sends_x = sent is x
     x = x.contiguous()
     sent = None if sends_x else sent.contiguous()  # None: x sends itself
-    return _MessageRound.apply(x, sent, weight.to(x.dtype),
-                               norm_weight, norm_bias, lin_weight, lin_bias, plan,
-                               bool(normalize), float(eps))
+    weight = weight.to(x.dtype)
+    # u, (B, T, D F), is kept for the weight gradient when it is small enough
+    keep = (torch.is_grad_enabled() and weight.requires_grad
+            and B * T * D * C <= _KEEP_ELEMENTS)
+    return _MessageRound.apply(x, sent, weight, norm_weight, norm_bias, lin_weight, lin_bias,
+                               plan, bool(normalize), float(eps), keep)

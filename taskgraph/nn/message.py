@@ -83,19 +83,20 @@ class HierarchyConv(MessagePassing):
 
     All directions run in a single fused :meth:`propagate`. Since every
     :math:`\mathbf{M}_{\mathrm{dir}} \mathbf{x} + \mathbf{b}_{\mathrm{dir}}` is
-    affine, the weighted sum is taken first and transformed after
+    affine, the bias is taken out of the sum
     (:math:`\mathbf{v}_s` is :math:`\mathrm{LayerNorm}(\mathbf{m}_s)`, or
     :math:`\mathbf{m}_s` itself when the norm is elsewhere),
 
     .. math::
         \sum_{s} c_{st} w_{st} (\mathbf{M}_k \mathbf{v}_s + \mathbf{b}_k)
-        = \mathbf{M}_k \Big(\sum_{s} c_{st} w_{st} \mathbf{v}_s\Big)
+        = \sum_{s} c_{st} w_{st} \mathbf{M}_k \mathbf{v}_s
         + \mathbf{b}_k \sum_{s} c_{st} w_{st},
 
-    the same function computed as one block-diagonal sparse product per batch
-    over all edges of all directions into a :math:`(B, T, D \cdot F)` tensor,
-    then one dense product with :math:`[\mathbf{M}_1 \cdots \mathbf{M}_D]`. The
-    normalization, the sums, the transforms, GELU and the residual run as one
+    the same function computed as one dense product of every task with
+    :math:`[\mathbf{M}_1; \cdots; \mathbf{M}_D]` into a :math:`(B, T, D \cdot F)`
+    tensor, then one block-diagonal sparse product per batch over all edges of all
+    directions. The
+    normalization, the transforms, the sums, GELU and the residual run as one
     hand-fused autograd function, a few examples at a time
     (:func:`~taskgraph.nn.fused_round.message_round`), which never keeps a
     :math:`(B, D \cdot E, F)` message tensor and whose gradients of the weights

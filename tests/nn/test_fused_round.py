@@ -160,11 +160,16 @@ def _plan(edge_index, num_tasks, D):
     return HierarchyConv(C, directions=("down", "up")[:D]).plan(edge_index, num_tasks)
 
 
+@pytest.mark.parametrize("keep", [True, False])
 @pytest.mark.parametrize("rows", [1, 2, None])
 @pytest.mark.parametrize("normalize", [True, False])
 @pytest.mark.parametrize("shared", [False, True])
-def test_gradcheck(monkeypatch, rows, normalize, shared):
+def test_gradcheck(monkeypatch, rows, normalize, shared, keep):
+    """keep=False: the transformed sources are recomputed in the backward pass, as for
+    batches too large to keep them."""
     _chunks_of(monkeypatch, rows)
+    if not keep:
+        monkeypatch.setattr(fused, "_KEEP_ELEMENTS", 0)
     T, width, B = 4, 3, 3
     edge_index = torch.tensor([[0, 1, 0, 2], [1, 2, 2, 3]])  # 2 has two parents
     plan = _plan(edge_index, T, 2)
