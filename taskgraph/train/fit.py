@@ -38,6 +38,7 @@ from torch import nn
 
 from taskgraph.errors import ArgumentError, DataError
 from taskgraph.train.data import TaskDataset, split_batch
+from taskgraph.train.decay import param_groups
 from taskgraph.train.distributed import distributed_context
 from taskgraph.train.history import History
 from taskgraph.train.loop import GradientNoise, TrainingSetup, run_epoch, validate_epoch
@@ -115,7 +116,8 @@ class Callback:
 def make_optimizer(params: Any, *, lr: float = 1e-3, weight_decay: float = 0.0
                    ) -> torch.optim.Optimizer:
     """Adam, fused into one kernel where the parameters' device supports it (about 4x
-    faster per step on CPU for models with millions of task-projection weights)."""
+    faster per step on CPU for models with millions of task-projection weights).
+    ``params``: parameters, or parameter groups (a group's ``weight_decay`` wins)."""
     params = list(params)
     try:
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
@@ -160,7 +162,9 @@ def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: 
         train_loader: batches ``(x, Y)`` or ``(x, {task: target})``.
         val_loader: validation batches (loss, and metrics when ``val_metrics``).
         epochs: number of epochs (in total, counting resumed ones).
-        optimizer: default ``Adam(lr, weight_decay)``; scheduler: stepped once an epoch.
+        optimizer: default ``Adam(lr, weight_decay)``, the weight decay on every parameter
+            but the synapses' and stochastic layers' (their KL term is their prior;
+            :mod:`taskgraph.train.decay`); scheduler: stepped once an epoch.
         weighting: a :class:`~taskgraph.train.weighting.Weighting` or its name:
             ``"static"`` (YAML weights), ``"uncertainty"`` (learned, Kendall et al. 2018)
             or ``"pcgrad"`` (gradient surgery, Yu et al. 2020).
@@ -270,8 +274,8 @@ def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: 
 def _optimizer(model: nn.Module, strategy: Weighting, optimizer: torch.optim.Optimizer | None,
                lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """``optimizer`` (or a new Adam) training ``model`` and the strategy's parameters."""
-    if optimizer is None:
-        return make_optimizer(list(model.parameters()) + strategy.parameters(), lr=lr,
+    if optimizer is None:  # no weight decay on what a KL term regularizes (train/decay.py)
+        return make_optimizer(param_groups(model, weight_decay, strategy.parameters()), lr=lr,
                               weight_decay=weight_decay)
     if strategy.parameters():
         optimizer.add_param_group({"params": strategy.parameters()})

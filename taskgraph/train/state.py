@@ -103,8 +103,9 @@ class TrainingState:
         as they did; one without an average cannot continue a run that keeps one.
 
         Raises:
-            CheckpointError: ``payload`` is for another hierarchy, or has no weight
-                average for a run that keeps one. ``source`` names it in messages.
+            CheckpointError: ``payload`` is for another hierarchy, has no weight
+                average for a run that keeps one, or another number of optimizer
+                parameter groups. ``source`` names it in messages.
         """
         theirs = payload["hierarchy"]
         if theirs != self.model.hierarchy.to_dict():
@@ -115,6 +116,14 @@ class TrainingState:
                                   "weight_average; resume it without weight_average, or "
                                   "start a fresh run")
         self.model.load_state_dict(payload["model"])
+        theirs_groups = len(payload["optimizer"].get("param_groups", ()))
+        if theirs_groups != len(self.optimizer.param_groups):
+            raise CheckpointError(
+                f"{source}: this checkpoint's optimizer has {theirs_groups} parameter "
+                f"group(s), this run's {len(self.optimizer.param_groups)} (with weight_decay > 0 "
+                "the synapses and stochastic layers are a group of their own, without "
+                "weight decay; checkpoints written before that have one group); resume "
+                "with the settings that wrote it, or start a fresh run")
         self.optimizer.load_state_dict(payload["optimizer"])
         if self.scheduler is not None and payload.get("scheduler") is not None:
             self.scheduler.load_state_dict(payload["scheduler"])

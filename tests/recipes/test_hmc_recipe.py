@@ -45,15 +45,20 @@ class _Steps:
     of the weights after each of its steps."""
 
     def __init__(self, monkeypatch) -> None:
-        self.runs: list[list[list[torch.Tensor]]] = []  # per optimizer, per step
+        self.runs: list[list[dict[int, torch.Tensor]]] = []  # per optimizer, per step
         make = fit_module.make_optimizer
 
         def tracked(params, **kw):
             params = list(params)
             optimizer = make(params, **kw)
-            seen: list[list[torch.Tensor]] = []
-            optimizer.register_step_post_hook(
-                lambda *_: seen.append([p.detach().clone() for p in params]))
+            # parameter groups (dicts) or parameters; the copies are keyed by parameter
+            flat = [p for g in params for p in g["params"]] if isinstance(params[0], dict) \
+                else params
+            seen: list[dict[int, torch.Tensor]] = []
+
+            def keep(*_):
+                seen.append({id(p): p.detach().clone() for p in flat})
+            optimizer.register_step_post_hook(keep)
             self.runs.append(seen)
             return optimizer
 
@@ -67,11 +72,12 @@ def test_scored_weights_are_the_moving_average_of_the_steps(data: HMCData, monke
     result = train_hmc(data, seed=0, progress=False, overrides=SMALL,
                        train_overrides=dict(FAST, epochs=1, batch_size=80, ema=0.75))
     (seen,) = steps.runs
-    assert len(seen) == 2 and not torch.equal(seen[0][0], seen[1][0])
     params = list(result.model.parameters())
-    assert len(params) == len(seen[0])
-    for p, first, second in zip(params, *seen):
-        torch.testing.assert_close(p.detach(), 0.75 * first + 0.25 * second)
+    first, second = seen
+    assert not torch.equal(first[id(params[0])], second[id(params[0])])
+    assert sorted(first) == sorted(id(p) for p in params)
+    for p in params:
+        torch.testing.assert_close(p.detach(), 0.75 * first[id(p)] + 0.25 * second[id(p)])
 
 
 def test_no_average_when_ema_is_zero(data: HMCData, monkeypatch) -> None:
@@ -80,8 +86,8 @@ def test_no_average_when_ema_is_zero(data: HMCData, monkeypatch) -> None:
                        train_overrides=dict(FAST, epochs=1, batch_size=80, ema=0.0))
     (seen,) = steps.runs
     assert len(seen) == 2
-    for p, last in zip(result.model.parameters(), seen[-1]):  # the last step's weights
-        assert torch.equal(p.detach(), last)
+    for p in result.model.parameters():  # the last step's weights
+        assert torch.equal(p.detach(), seen[-1][id(p)])
 
 
 def test_the_scored_model_is_the_best_epoch_on_valid(data: HMCData) -> None:
