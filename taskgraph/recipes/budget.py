@@ -24,20 +24,21 @@ measured during the refit (there is no held-out data left to measure).
 
 The defaults (``HMC_CONFIG["train"]``):
 
-============== ======== =============================================================
-key            default  meaning
-============== ======== =============================================================
-epochs         400      ceiling on the valid phase's epochs
-patience       12       early stopping: epochs without a better valid score
-lr             1e-3     Adam's initial learning rate
-lr_patience    3        :math:`p_{lr}`: a drop after more plateau epochs in a row
-lr_factor      0.3      :math:`\gamma`; 1.0 turns the schedule off
-min_lr         1e-5     :math:`\eta_{min}`
-batch_size     32       examples per step
-weight_decay   0        Adam's L2 penalty
-kl_weight      1.0      β of the synapses' KL term
-ema            0.995    decay of the moving average of the weights that is scored
-============== ======== =============================================================
+================= ======== =============================================================
+key               default  meaning
+================= ======== =============================================================
+epochs            400      ceiling on the valid phase's epochs
+patience          12       early stopping: epochs without a better valid score
+lr                1e-3     Adam's initial learning rate
+lr_patience       3        :math:`p_{lr}`: a drop after more plateau epochs in a row
+lr_factor         0.3      :math:`\gamma`; 1.0 turns the schedule off
+min_lr            1e-5     :math:`\eta_{min}`
+batch_size        32       examples per step
+weight_decay      0        Adam's L2 penalty on shared parameters (none on the synapses)
+task_weight_decay None     its per-task counterpart, divided by the number of tasks
+kl_weight         1.0      β of the synapses' KL term
+ema               0.995    decay of the moving average of the weights that is scored
+================= ======== =============================================================
 
 Example:
     >>> check_train_config({"epochs": 10, "patience": 3, "lr_patience": 1,
@@ -78,6 +79,8 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "min_lr": (lambda v: _is_number(v) and v >= 0.0, "a number >= 0"),
     "lr": (lambda v: _is_number(v) and v >= 0.0, "a number >= 0"),
     "weight_decay": (lambda v: _is_number(v) and v >= 0.0, "a number >= 0"),
+    "task_weight_decay": (lambda v: v is None or (_is_number(v) and v >= 0.0),
+                          "None or a number >= 0"),
 }
 
 

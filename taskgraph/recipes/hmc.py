@@ -61,7 +61,7 @@ HMC_CONFIG: dict[str, Any] = {
               "synapse": {"kind": "gaussian", "mean": 1.0, "std": 0.1, "prior_std": 1.0},
               "coherent": True, "projection_rank": "full"},
     "train": {"epochs": 400, "batch_size": 32, "lr": 1e-3, "weight_decay": 0.0,
-              "patience": 12, "lr_patience": 3, "lr_factor": 0.3, "min_lr": 1e-5,
+              "task_weight_decay": None, "patience": 12, "lr_patience": 3, "lr_factor": 0.3, "min_lr": 1e-5,
               "kl_weight": 1.0, "ema": 0.995},
 }
 
@@ -238,7 +238,9 @@ def _train(data: Any, cfg: dict, seed: int, X: np.ndarray, Y: np.ndarray, *, epo
             "val_metric": _valid_auprc(_roots(data)),
             "early_stopping": EarlyStopping("val_auprc_bar", patience=train_cfg["patience"])}
     history = tg.fit(model, loader, epochs=epochs, lr=train_cfg["lr"],
-                     weight_decay=train_cfg["weight_decay"], kl_weight=train_cfg["kl_weight"],
+                     weight_decay=train_cfg["weight_decay"],
+                     task_weight_decay=train_cfg.get("task_weight_decay"),
+                     kl_weight=train_cfg["kl_weight"],
                      weight_average=train_cfg.get("ema") or None,
                      val_metrics=False, progress=False, seed=seed,
                      callbacks=own + list(callbacks), **validation)

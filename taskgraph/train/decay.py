@@ -6,7 +6,7 @@ of a parameter :math:`\theta`: an L2 penalty :math:`\tfrac{\lambda}{2}\lVert\the
 
 .. math::
     \frac{\lambda}{2} \lVert \theta_{\mathrm{shared}} \rVert^2
-    + \frac{1}{T} \sum_{t=1}^{T} \frac{\lambda}{2} \lVert \theta_t \rVert^2,
+    + \frac{1}{T} \sum_{t=1}^{T} \frac{\lambda_{\mathrm{task}}}{2} \lVert \theta_t \rVert^2,
 
 where :math:`\theta_{\mathrm{shared}}` are the parameters every task reads (the encoder,
 the message transforms, the norms) and :math:`\theta_t` task :math:`t`'s own (its rows of
@@ -14,9 +14,10 @@ the projections, of the heads, of the task embedding and of the prediction table
 variational parameters of the synapses and of stochastic layers get none. Why:
 
 - The data loss is a mean over the :math:`T` tasks, so a task's own parameters get
-  :math:`1/T` of their task's gradient. An undivided :math:`\lambda` would weigh
-  :math:`T` times more against it on a 4,000-label hierarchy than on a 1-label one; divided
-  by :math:`T` it weighs the same, whatever the hierarchy's size.
+  :math:`1/T` of their task's gradient. A penalty that is a mean over tasks too weighs
+  the same against it whatever the hierarchy's size; a plain one (the same decay on every
+  parameter, the default :math:`\lambda_{\mathrm{task}} = T \lambda`) weighs :math:`T`
+  times more on a 4,000-label hierarchy than on a 1-label one.
 - The synapses' and stochastic layers' parameters already have a prior, through the KL
   term of the loss (``kl_weight · KL(q ‖ p) / (N W)``), and an L2 penalty contradicts it:
   it pulls a synapse's mean to 0 (its prior mean is the YAML ``mean``, 1 by default), its
@@ -30,7 +31,9 @@ Example:
     >>> import taskgraph as tg
     >>> model = tg.compile("hierarchies/animals.yaml", in_features=6)  # 4 tasks
     >>> [(g["weight_decay"], len(g["params"])) for g in param_groups(model, 1e-4)]
-    [(0.0001, 16), (2.5e-05, 11), (0.0, 3)]
+    [(0.0001, 16), (0.0001, 11), (0.0, 3)]
+    >>> [g["weight_decay"] for g in param_groups(model, 1e-4, task_weight_decay=4e-3)]
+    [0.0001, 0.001, 0.0]
     >>> len(param_groups(model, 0.0))  # no weight decay: one group
     1
 """
@@ -94,22 +97,25 @@ def num_tasks(model: nn.Module) -> int:
     return max(sizes, default=1)
 
 
-def param_groups(model: nn.Module, weight_decay: float,
-                 extra: list[nn.Parameter] | None = None) -> list[dict[str, Any]]:
+def param_groups(model: nn.Module, weight_decay: float, extra: list[nn.Parameter] | None = None,
+                 *, task_weight_decay: float | None = None) -> list[dict[str, Any]]:
     r"""Optimizer parameter groups for the penalty of the module docstring:
-    ``weight_decay`` on shared parameters (and ``extra``, e.g. a loss weighting's),
-    ``weight_decay / T`` on :func:`per_task` ones, 0 on :func:`prior_regularized` ones.
-    Empty groups are left out; ``weight_decay = 0`` gives one group."""
+    ``weight_decay`` :math:`\lambda` on shared parameters (and ``extra``, e.g. a loss
+    weighting's), ``task_weight_decay / T`` on :func:`per_task` ones (default
+    ``task_weight_decay = T * weight_decay``: the same decay as the shared ones), 0 on
+    :func:`prior_regularized` ones. Empty groups are left out; no decay gives one group."""
     params = list(model.parameters()) + list(extra or [])
-    if weight_decay == 0:
+    wd = float(weight_decay)
+    T = num_tasks(model)
+    task_wd = wd if task_weight_decay is None else float(task_weight_decay) / T
+    if wd == 0 and task_wd == 0:
         return [{"params": params, "weight_decay": 0.0}]
     skip = {id(p) for p in prior_regularized(model)}
     own = {id(p) for p in per_task(model)}
-    wd = float(weight_decay)
     groups = [
         {"params": [p for p in params if id(p) not in skip and id(p) not in own],
          "weight_decay": wd},
-        {"params": [p for p in params if id(p) in own], "weight_decay": wd / num_tasks(model)},
+        {"params": [p for p in params if id(p) in own], "weight_decay": task_wd},
         {"params": [p for p in params if id(p) in skip], "weight_decay": 0.0},
     ]
     return [g for g in groups if g["params"]]

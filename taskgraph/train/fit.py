@@ -146,7 +146,8 @@ def _check_args(epochs: Any, grad_noise: Any, kl_warmup: Any, seed: Any,
 
 def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: int,
         optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-3,
-        weight_decay: float = 0.0, scheduler: Any = None, weighting: str | Weighting = "static",
+        weight_decay: float = 0.0, task_weight_decay: float | None = None,
+        scheduler: Any = None, weighting: str | Weighting = "static",
         grad_noise: float = 0.0, grad_noise_gamma: float = 0.55, kl_weight: float = 1.0,
         kl_warmup: int = 0, dataset_size: int | None = None,
         early_stopping: EarlyStopping | str | None = None,
@@ -162,9 +163,10 @@ def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: 
         train_loader: batches ``(x, Y)`` or ``(x, {task: target})``.
         val_loader: validation batches (loss, and metrics when ``val_metrics``).
         epochs: number of epochs (in total, counting resumed ones).
-        optimizer: default ``Adam(lr, weight_decay)``, the weight decay on every parameter
-            but the synapses' and stochastic layers' (their KL term is their prior;
-            :mod:`taskgraph.train.decay`); scheduler: stepped once an epoch.
+        optimizer: default ``Adam(lr)`` with the L2 penalty of :mod:`taskgraph.train.decay`:
+            ``weight_decay`` on shared parameters, ``task_weight_decay / T`` on each task's
+            own (default: ``weight_decay``, undivided), none on the synapses' and stochastic
+            layers' (their KL term is their prior); scheduler: stepped once an epoch.
         weighting: a :class:`~taskgraph.train.weighting.Weighting` or its name:
             ``"static"`` (YAML weights), ``"uncertainty"`` (learned, Kendall et al. 2018)
             or ``"pcgrad"`` (gradient surgery, Yu et al. 2020).
@@ -205,6 +207,12 @@ def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: 
             validation without ``val_loader``.
     """
     _check_args(epochs, grad_noise, kl_warmup, seed, weight_average)
+    for name, value in (("weight_decay", weight_decay), ("task_weight_decay", task_weight_decay)):
+        if value is not None and not (isinstance(value, (int, float))
+                                      and not isinstance(value, bool) and value >= 0):
+            raise ArgumentError(f"fit: {name}: expected a number >= 0, got {value!r}")
+        if value is None and name == "weight_decay":
+            raise ArgumentError("fit: weight_decay: expected a number >= 0, got None")
     strategy = resolve_weighting(weighting)
     if isinstance(early_stopping, str):
         early_stopping = EarlyStopping(early_stopping)
@@ -233,7 +241,8 @@ def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: 
             GradientNoise(grad_noise, grad_noise_gamma, torch.Generator(device=device)),
             grad_clip, show=progress and ctx.is_main and sys.stderr.isatty(), epochs=epochs)
         strategy.setup(model)
-        state = TrainingState(model, _optimizer(model, strategy, optimizer, lr, weight_decay),
+        state = TrainingState(model, _optimizer(model, strategy, optimizer, lr, weight_decay,
+                                                task_weight_decay),
                               scheduler, strategy, generators=(
                                   getattr(ctx.loader, "generator", None), setup.noise.generator))
         path = os.path.join(os.fspath(checkpoint_dir), "last.pt") if checkpoint_dir else None
@@ -272,11 +281,13 @@ def fit(model: nn.Module, train_loader: Any, *, val_loader: Any = None, epochs: 
 
 
 def _optimizer(model: nn.Module, strategy: Weighting, optimizer: torch.optim.Optimizer | None,
-               lr: float, weight_decay: float) -> torch.optim.Optimizer:
+               lr: float, weight_decay: float, task_weight_decay: float | None = None
+               ) -> torch.optim.Optimizer:
     """``optimizer`` (or a new Adam) training ``model`` and the strategy's parameters."""
     if optimizer is None:  # no weight decay on what a KL term regularizes (train/decay.py)
-        return make_optimizer(param_groups(model, weight_decay, strategy.parameters()), lr=lr,
-                              weight_decay=weight_decay)
+        groups = param_groups(model, weight_decay, strategy.parameters(),
+                              task_weight_decay=task_weight_decay)
+        return make_optimizer(groups, lr=lr, weight_decay=weight_decay)
     if strategy.parameters():
         optimizer.add_param_group({"params": strategy.parameters()})
     return optimizer

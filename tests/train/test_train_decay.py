@@ -48,28 +48,32 @@ def test_per_task_parameters_are_the_task_rows(tk):
 def test_groups_split_every_parameter_once(tk):
     model = tk.model(tk.hierarchy("animals"))  # 4 tasks
     extra = [torch.nn.Parameter(torch.zeros(3))]
-    groups = param_groups(model, 1e-4, extra)
-    assert [g["weight_decay"] for g in groups] == [1e-4, 1e-4 / 4, 0.0]
+    groups = param_groups(model, 1e-4, extra, task_weight_decay=2e-3)
+    assert [g["weight_decay"] for g in groups] == [1e-4, 2e-3 / 4, 0.0]  # lambda_task / T
     ids = [id(p) for g in groups for p in g["params"]]
     want = [id(p) for p in model.parameters()] + [id(extra[0])]
     assert sorted(ids) == sorted(want) and len(ids) == len(set(ids))
     assert any(p is extra[0] for p in groups[0]["params"])  # decayed like shared weights
     assert {id(p) for p in groups[1]["params"]} == {id(p) for p in per_task(model)}
+    assert [g["weight_decay"] for g in param_groups(model, 1e-4)] == [1e-4, 1e-4, 0.0]
     only = param_groups(model, 0.0)
     assert len(only) == 1 and len(only[0]["params"]) == len(list(model.parameters()))
+    tasks_only = param_groups(model, 0.0, task_weight_decay=4e-4)
+    assert [g["weight_decay"] for g in tasks_only] == [0.0, 1e-4, 0.0]
     flat = tk.model(tk.hierarchy("animals"), rounds=0)  # no synapses: no third group
-    assert [g["weight_decay"] for g in param_groups(flat, 1e-4)] == [1e-4, 1e-4 / 4]
+    assert [g["weight_decay"] for g in param_groups(flat, 1e-4)] == [1e-4, 1e-4]
 
 
 def test_one_adam_step_moves_only_the_decayed_parameters(tk):
     # With no data gradient, Adam's first step on g = wd * theta is
     # theta - lr * g / (|g| + eps) (m_hat = g, v_hat = g^2): by hand below, with wd 1e-3 on
-    # shared weights, 1e-3 / 4 on the 4 tasks' own and 0 on the synapses (which stay put).
+    # shared weights, 2e-3 / 4 on the 4 tasks' own and 0 on the synapses (which stay put).
     model = tk.model(tk.hierarchy("animals"))
     lr, wd, eps = 1e-2, 1e-3, 1e-8
     own = {id(p) for p in per_task(model)}
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    opt = make_optimizer(param_groups(model, wd), lr=lr, weight_decay=wd)
+    opt = make_optimizer(param_groups(model, wd, task_weight_decay=2e-3), lr=lr,
+                         weight_decay=wd)
     for p in model.parameters():
         p.grad = torch.zeros_like(p)
     opt.step()
@@ -78,7 +82,7 @@ def test_one_adam_step_moves_only_the_decayed_parameters(tk):
         if name.startswith("edge_synapses."):
             assert torch.equal(p.detach(), theta), name
             continue
-        g = (wd / 4 if id(p) in own else wd) * theta
+        g = (2e-3 / 4 if id(p) in own else wd) * theta
         want = theta - lr * g / (g.abs() + eps)
         torch.testing.assert_close(p.detach(), want, rtol=1e-5, atol=1e-7, msg=name)
 
@@ -95,13 +99,13 @@ def test_fit_keeps_the_synapses_out_of_weight_decay(tk):
     h = tk.hierarchy("cell_functions")
     model = tk.model(h)
     spy = _Groups()
-    tg.fit(model, tk.loader(h, *tk.cell_data(16)), epochs=1, weight_decay=1e-3, seed=0,
-           progress=False, callbacks=[spy])
+    tg.fit(model, tk.loader(h, *tk.cell_data(16)), epochs=1, weight_decay=1e-3,
+           task_weight_decay=0.014, seed=0, progress=False, callbacks=[spy])
     n_syn, n_own = len(prior_regularized(model)), len(per_task(model))
     assert n_syn == 3 and n_own > 0
     T = len(h.task_names)
     assert spy.seen == [(1e-3, len(list(model.parameters())) - n_syn - n_own),
-                        (1e-3 / T, n_own), (0.0, n_syn)]
+                        (0.014 / T, n_own), (0.0, n_syn)]
 
 
 def test_resuming_with_another_number_of_groups_names_the_reason(tk, tmp_path):
@@ -111,3 +115,13 @@ def test_resuming_with_another_number_of_groups_names_the_reason(tk, tmp_path):
     with pytest.raises(tg.CheckpointError, match="1 parameter group.*this run's 3"):
         tg.fit(tk.model(h), loader, epochs=2, checkpoint_dir=tmp_path, resume=True,
                weight_decay=1e-4, progress=False)
+
+
+@pytest.mark.parametrize("key, value", [("weight_decay", -1e-3), ("weight_decay", None),
+                                        ("task_weight_decay", -1.0),
+                                        ("task_weight_decay", "1e-3")])
+def test_fit_refuses_a_bad_weight_decay(tk, key, value):
+    h = tk.hierarchy("cell_functions")
+    with pytest.raises(tg.ArgumentError, match=f"fit: {key}: expected a number >= 0"):
+        tg.fit(tk.model(h), tk.loader(h, *tk.cell_data(16)), epochs=1, progress=False,
+               **{key: value})
