@@ -148,5 +148,5 @@ def test_the_module_docstring_lists_every_training_default() -> None:
     rows = {line.split()[0]: line.split()[1] for line in budget.__doc__.splitlines()
             if line.split() and line.split()[0] in HMC_CONFIG["train"]}
     assert set(rows) == set(HMC_CONFIG["train"])
-    assert {k: float(v) for k, v in rows.items()} == {
-        k: float(v) for k, v in HMC_CONFIG["train"].items()}
+    assert {k: None if v == "None" else float(v) for k, v in rows.items()} == {
+        k: None if v is None else float(v) for k, v in HMC_CONFIG["train"].items()}
