@@ -34,8 +34,8 @@ lr_patience       3        :math:`p_{lr}`: a drop after more plateau epochs in a
 lr_factor         0.3      :math:`\gamma`; 1.0 turns the schedule off
 min_lr            1e-5     :math:`\eta_{min}`
 batch_size        32       examples per step
-weight_decay      0        Adam's L2 penalty on shared parameters (none on the synapses)
-task_weight_decay None     its per-task counterpart, divided by the number of tasks
+weight_decay      1e-5     Adam's L2 penalty on shared parameters (none on the synapses)
+task_weight_decay 5e-3     its per-task counterpart, divided by the number of tasks
 kl_weight         1.0      β of the synapses' KL term
 ema               0.995    decay of the moving average of the weights that is scored
 ================= ======== =============================================================

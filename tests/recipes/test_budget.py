@@ -79,7 +79,8 @@ def test_the_refit_replays_the_rates_of_the_chosen_epochs(toy, monkeypatch) -> N
     assert refit == pytest.approx([1e-3] * 60 + [5e-4] * 30)
     assert result.history["lr"] == pytest.approx([1e-3] * 4 + [5e-4] * 2)
     assert [r[0] for r in result.lrs] == pytest.approx([1e-3] * 4 + [5e-4] * 2)
-    assert all(len(r) == 1 for r in result.lrs)  # one param group
+    # three param groups (shared, per-task and synapse weight decay), one rate
+    assert all(len(r) == 3 and len(set(r)) == 1 for r in result.lrs)
 
 
 def test_a_factor_of_one_keeps_the_rate(toy, monkeypatch) -> None:
