@@ -53,9 +53,9 @@ __all__ = ["HMC_CONFIG", "HMC_SEARCH", "HMCResult", "train_hmc", "merge_config",
 #: The one default configuration (compile options and training settings). Weight decay
 #: (taskgraph.train.decay): 1e-5 on shared parameters, 5e-3 / T on each task's own (1e-5
 #: at 500 tasks, 1.4e-6 on a 3,570-term GO DAG), none on the synapses. Paired over seeds
-#: 0-2 against 1e-5 on every parameter: +0.0012 to +0.0030 on four FunCat sets; eisen_GO
-#: seed 0 0.4555, against 0.4513 without weight decay and 0.4455 with 1e-5 everywhere
-#: (benchmarks/results/hmc_fun_wdsyn_a.md, hmc_go_eisen_wdtask.md).
+#: 0-2 against 1e-5 on every parameter: up to +0.0031 on FunCat (5 of 7 sets beyond the
+#: spread, 2 no measurable effect), eisen_GO +0.0109 ± 0.0008 (0.4568; +0.0039 ± 0.0014
+#: against no weight decay) (benchmarks/results/hmc_fun_wdsyn_*.md, hmc_go_eisen_wdtask.md).
 HMC_CONFIG: dict[str, Any] = {
     "model": {"task_dim": 8, "rounds": 1, "directions": ["down", "up"],
               "encoder_spec": {"hidden": [512, 512], "dropout": 0.7, "activation": "relu"},
